@@ -1,1 +1,96 @@
-int main() { return 0; }
+// ferry-agent: the per-node agent. Refuses to start (exit 1, with the reason) when a kernel
+// feature it needs is missing: a mesh that silently fails open is worse than none.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "agent/node_agent.h"
+
+namespace {
+
+// Every proxied connection holds two descriptors; listeners, rings and maps need some more.
+ferry::Result<void> RaiseFileLimit(size_t max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return ferry::ErrnoError("getrlimit(RLIMIT_NOFILE)");
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return ferry::ErrnoError("setrlimit(RLIMIT_NOFILE)");
+  rlim_t needed = 2 * max_connections + 4096;
+  if (lim.rlim_cur < needed) {
+    return ferry::MakeError("RLIMIT_NOFILE is " + std::to_string(lim.rlim_cur) + ", below the " + std::to_string(needed) +
+                            " that --max-connections " + std::to_string(max_connections) +
+                            " needs; raise the hard limit or lower --max-connections");
+  }
+  spdlog::info("RLIMIT_NOFILE {}", lim.rlim_cur);
+  return ferry::Ok();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ferry::agent::AgentConfig config;
+  CLI::App app{"ferry-agent: Ferry's node agent (BPF capture, io_uring proxy, SMI enforcement)"};
+  app.add_option("--node", config.node, "this node's name")->required();
+  app.add_option("--pod-cgroup", config.pod_cgroup, "cgroup v2 directory holding this node's pods")->required();
+  app.add_option("--pin-dir", config.pin_dir, "bpffs directory for pinned maps and links (default /sys/fs/bpf/ferry/<node>)");
+  app.add_option("--state-dir", config.state_dir, "where enrolled pods are persisted")->required();
+  app.add_option("--enroll-socket", config.enroll_socket, "Unix socket of the enrollment API (root only)")->required();
+  app.add_option("--policy-file", config.policy_file, "YAML of SMI resources (standalone mode; SIGHUP reloads)");
+  app.add_flag("--permissive", config.permissive, "let plaintext from outside the mesh in");
+  app.add_flag("--deny-egress", config.deny_egress, "refuse connections to non-mesh destinations");
+  app.add_option("--inbound-exempt", config.inbound_exempt_ips, "source IPs allowed in as plaintext (e.g. the node for probes)");
+  unsigned workers = 0;
+  size_t max_connections = 16384;
+  unsigned connect_timeout_ms = 5000, idle_timeout_s = 3600, half_close_timeout_s = 30;
+  std::string log_level = "info";
+  app.add_option("--workers", workers, "io_uring workers (0 = one per core)");
+  app.add_option("--max-connections", max_connections, "proxied connections beyond which new ones are refused");
+  app.add_option("--connect-timeout-ms", connect_timeout_ms, "upstream connect timeout");
+  app.add_option("--idle-timeout-s", idle_timeout_s, "close connections idle this long");
+  app.add_option("--half-close-timeout-s", half_close_timeout_s, "close a half-closed connection after this long");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node + "] %v");
+  if (config.pin_dir.empty()) config.pin_dir = "/sys/fs/bpf/ferry/" + config.node;
+  config.proxy.workers = workers;
+  config.proxy.max_connections = max_connections;
+  config.proxy.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+  config.proxy.idle_timeout = std::chrono::seconds(idle_timeout_s);
+  config.proxy.half_close_timeout = std::chrono::seconds(half_close_timeout_s);
+
+  if (auto r = RaiseFileLimit(max_connections); !r.ok()) {
+    spdlog::error("cannot start: {}", r.error().Message());
+    return 1;
+  }
+  // Signals are taken synchronously on the main thread; block them before any thread starts so
+  // every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto agent = ferry::agent::NodeAgent::Start(config);
+  if (!agent.ok()) {
+    spdlog::error("cannot start: {}", agent.error().Message());
+    return 1;
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      (void)(*agent)->ReloadPolicy();
+      continue;
+    }
+    spdlog::info("signal {}: shutting down", sig);
+    break;
+  }
+  agent->reset();
+  return 0;
+}

@@ -1,0 +1,98 @@
+// Decides what happens to each connection the proxy accepts on a pod's listeners:
+//
+//   outbound (15001): original destination from the sockops record (none → reset: fail closed)
+//     → a pod enrolled on this node: L4 SMI policy with the source identity taken from the
+//       listener's pod (kernel-derived, never from an IP) → deliver from inside the destination
+//       pod's netns;
+//     → anything else (a pod on another node, a non-mesh host): connect from inside the source
+//       pod's netns (a mesh pod elsewhere denies plaintext as unauthenticated; non-mesh egress
+//       passes through, counted, unless the mesh denies egress).
+//   inbound (15006): plaintext that did not come through a Ferry agent: its source address proves
+//     nothing, so it is denied unless the mesh is permissive or the source is exempt (probes).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/inpod/pod_registry.h"
+#include "agent/policy/policy_store.h"
+#include "agent/proxy/proxy_types.h"
+#include "common/ipv4.h"
+#include "common/result.h"
+
+namespace ferry::dispatch {
+
+// The sockops record of where a captured client wanted to go (BpfDatapath in production).
+class OriginalDestinations {
+ public:
+  virtual ~OriginalDestinations() = default;
+  virtual Result<std::optional<Ipv4Endpoint>> Take(uint64_t netns_cookie, Ipv4Endpoint client) = 0;
+};
+
+// Creates an unconnected, marked TCP socket inside a pod's netns.
+class SocketFactory {
+ public:
+  virtual ~SocketFactory() = default;
+  virtual Result<UniqueFd> CreateIn(const inpod::EnrolledPod& pod) = 0;
+};
+
+enum class DenyReason : unsigned {
+  kNoOriginalDestination,
+  kPolicy,
+  kUnauthenticated,
+  kReservedPort,
+  kEgressDenied,
+  kUnknownListener,
+  kInternalError,
+  kCount,
+};
+const char* DenyReasonName(DenyReason reason);
+
+struct DispatchCounters {
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(DenyReason::kCount)> denied{};
+  std::atomic<uint64_t> local_allowed{0};
+  std::atomic<uint64_t> remote_plaintext{0};
+  std::atomic<uint64_t> egress{0};
+  std::atomic<uint64_t> inbound_exempt{0};
+};
+
+// Kinds stored in proxy::ConnectionInfo::kind.
+inline constexpr const char* kKindLocal = "local";          // pod → pod on this node, policy-checked
+inline constexpr const char* kKindRemote = "remote";        // pod → mesh pod on another node
+inline constexpr const char* kKindEgress = "egress";        // pod → non-mesh destination
+inline constexpr const char* kKindInbound = "inbound";      // plaintext in, exempt or permissive
+
+class Dispatcher : public proxy::ConnectionHandler {
+ public:
+  Dispatcher(const inpod::PodRegistry& pods, policy::PolicyStore& policy, OriginalDestinations& orig_dsts,
+             SocketFactory& sockets);
+
+  proxy::Decision OnAccept(const proxy::AcceptedConnection& conn) override;
+  void OnClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats) override;
+
+  // True when a live connection is no longer allowed by the current policy or enrollment.
+  bool NoLongerAllowed(const proxy::ConnectionInfo& info) const;
+
+  const DispatchCounters& counters() const { return counters_; }
+
+ private:
+  proxy::Decision Outbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& source);
+  proxy::Decision Inbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& dest);
+  proxy::Decision Forward(const inpod::EnrolledPod& socket_pod, Ipv4Endpoint target,
+                          std::shared_ptr<proxy::ConnectionInfo> info);
+  proxy::Decision Deny(DenyReason reason, std::string detail);
+
+  const inpod::PodRegistry& pods_;
+  policy::PolicyStore& policy_;
+  OriginalDestinations& orig_dsts_;
+  SocketFactory& sockets_;
+  DispatchCounters counters_;
+};
+
+// True for the agent's own ports (15000-15099) that no application traffic may target.
+inline bool IsReservedPort(uint16_t port) { return port >= 15000 && port <= 15099; }
+
+}  // namespace ferry::dispatch

@@ -1,0 +1,72 @@
+#include "agent/inpod/pod_state.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/ipv4.h"
+
+namespace ferry::inpod {
+
+using nlohmann::json;
+
+std::string PodSpecsToJson(const std::vector<PodSpec>& pods) {
+  json list = json::array();
+  for (const auto& p : pods) {
+    list.push_back({{"namespace", p.namespace_name},
+                    {"name", p.name},
+                    {"serviceAccount", p.service_account},
+                    {"netns", p.netns_path},
+                    {"ip", FormatIpv4(p.ip)}});
+  }
+  return json{{"version", 1}, {"pods", list}}.dump(2);
+}
+
+Result<std::vector<PodSpec>> PodSpecsFromJson(const std::string& text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("pods") || !doc["pods"].is_array())
+    return MakeError("pod state: not a JSON object with a \"pods\" list");
+  std::vector<PodSpec> out;
+  for (const auto& p : doc["pods"]) {
+    PodSpec spec;
+    auto ip = p.is_object() ? ParseIpv4(p.value("ip", "")) : std::nullopt;
+    if (!ip) return MakeError("pod state: entry without a valid ip: " + p.dump());
+    spec.ip = *ip;
+    spec.namespace_name = p.value("namespace", "");
+    spec.name = p.value("name", "");
+    spec.service_account = p.value("serviceAccount", "");
+    spec.netns_path = p.value("netns", "");
+    if (spec.namespace_name.empty() || spec.name.empty() || spec.netns_path.empty())
+      return MakeError("pod state: entry missing namespace, name or netns: " + p.dump());
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+Result<void> SavePodState(const std::string& path, const std::vector<PodSpec>& pods) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("open " + tmp);
+  std::string text = PodSpecsToJson(pods);
+  ssize_t n = ::write(fd, text.data(), text.size());
+  bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!ok) return Error{saved, "write " + tmp};
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp);
+  return Ok();
+}
+
+Result<std::vector<PodSpec>> LoadPodState(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::vector<PodSpec>{};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return PodSpecsFromJson(ss.str());
+}
+
+}  // namespace ferry::inpod

@@ -1,0 +1,187 @@
+#include "agent/node_agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "agent/inpod/netns.h"
+#include "agent/inpod/pod_state.h"
+#include "agent/policy/policy_file.h"
+
+namespace ferry::agent {
+
+namespace {
+
+constexpr int kListenBacklog = 4096;
+
+class BpfOriginalDestinations : public dispatch::OriginalDestinations {
+ public:
+  explicit BpfOriginalDestinations(BpfDatapath& bpf) : bpf_(bpf) {}
+  Result<std::optional<Ipv4Endpoint>> Take(uint64_t cookie, Ipv4Endpoint client) override {
+    return bpf_.TakeOriginalDestination(cookie, client);
+  }
+
+ private:
+  BpfDatapath& bpf_;
+};
+
+class NetnsSocketFactory : public dispatch::SocketFactory {
+ public:
+  Result<UniqueFd> CreateIn(const inpod::EnrolledPod& pod) override { return inpod::CreateTcpSocketIn(pod.netns.get()); }
+};
+
+}  // namespace
+
+NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {}
+
+NodeAgent::~NodeAgent() {
+  server_.reset();  // no enrollment changes while tearing down
+  if (proxy_) proxy_->Stop();
+}
+
+Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
+  auto agent = std::unique_ptr<NodeAgent>(new NodeAgent(config));
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir, ec);
+  if (ec) return MakeError("create state dir " + config.state_dir + ": " + ec.message());
+
+  auto bpf = BpfDatapath::Open(BpfDatapathOptions{config.pin_dir, config.pod_cgroup});
+  if (!bpf.ok()) return MakeError("BPF datapath unavailable: " + bpf.error().Message());
+  agent->bpf_ = std::move(bpf).value();
+
+  if (auto r = agent->ReloadPolicy(); !r.ok()) return r.error();
+
+  agent->orig_dsts_ = std::make_unique<BpfOriginalDestinations>(*agent->bpf_);
+  agent->sockets_ = std::make_unique<NetnsSocketFactory>();
+  agent->dispatcher_ = std::make_unique<dispatch::Dispatcher>(agent->pods_, agent->policy_, *agent->orig_dsts_,
+                                                              *agent->sockets_);
+  auto proxy = proxy::Proxy::Create(config.proxy, agent->dispatcher_.get());
+  if (!proxy.ok()) return MakeError("io_uring proxy unavailable: " + proxy.error().Message());
+  agent->proxy_ = std::move(proxy).value();
+
+  agent->RestorePods();
+  auto server = enroll::EnrollServer::Start(config.enroll_socket,
+                                            [a = agent.get()](const enroll::Request& r) { return a->HandleRequest(r); });
+  if (!server.ok()) return server.error();
+  agent->server_ = std::move(server).value();
+  spdlog::info("agent for {} ready: {} workers, {} pods restored", config.node, agent->proxy_->worker_count(),
+               agent->pods_.Specs().size());
+  return agent;
+}
+
+Result<void> NodeAgent::ApplyPolicy(ferry::v1::PolicySnapshot snapshot) {
+  uint64_t version = policy_.Apply(std::move(snapshot));
+  // Connections that the new policy no longer allows are reset; new ones already see it.
+  size_t reset = proxy_ ? proxy_->AbortConnectionsWhere([this](const proxy::ConnectionInfo& info) {
+    return dispatcher_->NoLongerAllowed(info);
+  }) : 0;
+  spdlog::info("policy version {} applied; {} live connections no longer allowed were reset", version, reset);
+  return Ok();
+}
+
+Result<void> NodeAgent::ReloadPolicy() {
+  smi::MeshOptions mesh;
+  mesh.permissive = config_.permissive;
+  mesh.deny_egress = config_.deny_egress;
+  mesh.inbound_exempt_ips = config_.inbound_exempt_ips;
+  if (config_.policy_file.empty()) return ApplyPolicy(smi::Compile(smi::ResourceSet{}, mesh).snapshot);
+  auto loaded = policy::LoadPolicyFile(config_.policy_file, mesh);
+  if (!loaded.ok()) {
+    spdlog::error("policy file {}: {}; keeping the current policy", config_.policy_file, loaded.error().Message());
+    return loaded.error();
+  }
+  for (const auto& rejection : loaded->rejections) spdlog::warn("policy rejected: {}", rejection.ToString());
+  return ApplyPolicy(std::move(loaded->snapshot));
+}
+
+std::string NodeAgent::HandleRequest(const enroll::Request& request) {
+  if (const auto* add = std::get_if<enroll::AddPod>(&request)) {
+    auto r = Enroll(add->pod);
+    return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
+  }
+  if (const auto* remove = std::get_if<enroll::RemovePod>(&request)) {
+    auto r = Unenroll(remove->namespace_name + "/" + remove->name);
+    return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
+  }
+  if (std::holds_alternative<enroll::ReloadPolicy>(request)) {
+    auto r = ReloadPolicy();
+    return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
+  }
+  return enroll::ListReply(pods_.Specs());
+}
+
+// Order matters for fail-closed: the listeners exist and are registered before BPF starts
+// steering the pod's traffic to them.
+Result<void> NodeAgent::Enroll(const inpod::PodSpec& spec) {
+  std::lock_guard lock(enroll_mu_);
+  if (auto existing = pods_.ByKey(spec.Key())) {
+    if (existing->spec == spec) return Ok();
+    return MakeError("pod " + spec.Key() + " is already enrolled with a different spec; remove it first");
+  }
+  if (auto clash = pods_.ByIp(spec.ip)) return MakeError("IP " + FormatIpv4(spec.ip) + " already belongs to " + clash->spec.Key());
+  auto netns = inpod::OpenNetns(spec.netns_path);
+  if (!netns.ok()) return netns.error();
+  auto cookie = inpod::NetnsCookie(netns->get());
+  if (!cookie.ok()) return cookie.error();
+  auto outbound = inpod::CreateListenerIn(netns->get(), {spec.ip, FERRY_PORT_OUTBOUND}, kListenBacklog);
+  if (!outbound.ok()) return outbound.error();
+  auto inbound = inpod::CreateListenerIn(netns->get(), {spec.ip, FERRY_PORT_INBOUND}, kListenBacklog);
+  if (!inbound.ok()) return inbound.error();
+  int inbound_fd = inbound->get();
+
+  auto pod = std::make_shared<inpod::EnrolledPod>();
+  pod->spec = spec;
+  pod->netns_cookie = *cookie;
+  auto out_id = proxy_->AddListener(std::move(outbound).value());
+  if (!out_id.ok()) return out_id.error();
+  auto in_id = proxy_->AddListener(std::move(inbound).value());
+  if (!in_id.ok()) {
+    proxy_->RemoveListener(*out_id);
+    return in_id.error();
+  }
+  pod->outbound_listener_id = *out_id;
+  pod->inbound_listener_id = *in_id;
+  PodAttachment attachment{spec.PinKey(), *cookie, spec.ip, netns->get(), inbound_fd};
+  pod->netns = std::move(netns).value();
+  pods_.Put(pod);
+  if (auto r = bpf_->EnrollPod(attachment); !r.ok()) {
+    pods_.Remove(spec.Key());
+    proxy_->RemoveListener(*out_id);
+    proxy_->RemoveListener(*in_id);
+    return MakeError("enroll " + spec.Key() + ": " + r.error().Message());
+  }
+  spdlog::info("enrolled {} ({}, sa {})", spec.Key(), FormatIpv4(spec.ip), spec.service_account);
+  return PersistPods();
+}
+
+Result<void> NodeAgent::Unenroll(const std::string& key) {
+  std::lock_guard lock(enroll_mu_);
+  auto pod = pods_.ByKey(key);
+  if (!pod) return Ok();  // idempotent
+  auto r = bpf_->UnenrollPod(pod->spec.PinKey(), pod->netns_cookie, pod->spec.ip);
+  proxy_->RemoveListener(pod->outbound_listener_id);
+  proxy_->RemoveListener(pod->inbound_listener_id);
+  pods_.Remove(key);
+  size_t reset = proxy_->AbortConnectionsWhere([this](const proxy::ConnectionInfo& info) {
+    return dispatcher_->NoLongerAllowed(info);
+  });
+  spdlog::info("unenrolled {}; {} of its connections reset", key, reset);
+  FERRY_TRY(PersistPods());
+  if (!r.ok()) return MakeError("unenroll " + key + ": " + r.error().Message());
+  return Ok();
+}
+
+void NodeAgent::RestorePods() {
+  auto saved = inpod::LoadPodState(config_.state_dir + "/pods.json");
+  if (!saved.ok()) {
+    spdlog::error("pod state unreadable, starting with no pods: {}", saved.error().Message());
+    return;
+  }
+  for (const auto& spec : *saved) {
+    if (auto r = Enroll(spec); !r.ok()) spdlog::warn("could not restore {}: {}", spec.Key(), r.error().Message());
+  }
+}
+
+Result<void> NodeAgent::PersistPods() { return inpod::SavePodState(config_.state_dir + "/pods.json", pods_.Specs()); }
+
+}  // namespace ferry::agent

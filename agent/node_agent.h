@@ -1,0 +1,62 @@
+// The node agent: owns the BPF datapath, the enrolled pods and their listeners, the policy, the
+// io_uring proxy and the enrollment API, and keeps them consistent with each other.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agent/bpf/bpf_datapath.h"
+#include "agent/dispatch/dispatcher.h"
+#include "agent/enroll/enroll_server.h"
+#include "agent/inpod/pod_registry.h"
+#include "agent/policy/policy_store.h"
+#include "agent/proxy/proxy.h"
+#include "common/result.h"
+
+namespace ferry::agent {
+
+struct AgentConfig {
+  std::string node;
+  std::string pod_cgroup;
+  std::string pin_dir;
+  std::string state_dir;
+  std::string enroll_socket;
+  std::string policy_file;  // standalone mode: SMI manifests; empty = deny everything
+  bool permissive = false;
+  bool deny_egress = false;
+  std::vector<std::string> inbound_exempt_ips;
+  proxy::ProxyOptions proxy;
+};
+
+class NodeAgent {
+ public:
+  static Result<std::unique_ptr<NodeAgent>> Start(const AgentConfig& config);
+  ~NodeAgent();
+
+  // Re-reads the policy file; a file that cannot be read keeps the current policy in force.
+  Result<void> ReloadPolicy();
+
+ private:
+  explicit NodeAgent(AgentConfig config);
+  std::string HandleRequest(const enroll::Request& request);
+  Result<void> Enroll(const inpod::PodSpec& spec);
+  Result<void> Unenroll(const std::string& key);
+  void RestorePods();
+  Result<void> PersistPods();
+  Result<void> ApplyPolicy(ferry::v1::PolicySnapshot snapshot);
+
+  AgentConfig config_;
+  std::mutex enroll_mu_;  // serialises enrollment changes and their persistence
+  std::unique_ptr<BpfDatapath> bpf_;
+  inpod::PodRegistry pods_;
+  policy::PolicyStore policy_;
+  std::unique_ptr<dispatch::OriginalDestinations> orig_dsts_;
+  std::unique_ptr<dispatch::SocketFactory> sockets_;
+  std::unique_ptr<dispatch::Dispatcher> dispatcher_;
+  std::unique_ptr<proxy::Proxy> proxy_;
+  std::unique_ptr<enroll::EnrollServer> server_;
+};
+
+}  // namespace ferry::agent

@@ -1,0 +1,167 @@
+#include "agent/dispatch/dispatcher.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <map>
+
+#include "test_result.h"
+
+namespace ferry::dispatch {
+namespace {
+
+constexpr uint32_t kFrontendIp = 0xC6120102;  // 198.18.1.2
+constexpr uint32_t kApiIp = 0xC6120103;       // 198.18.1.3
+constexpr uint32_t kOutsideIp = 0xC6130909;   // 198.19.9.9
+
+// Fake of the BPF sockops record: a map the test fills.
+class FakeOriginalDestinations : public OriginalDestinations {
+ public:
+  Result<std::optional<Ipv4Endpoint>> Take(uint64_t cookie, Ipv4Endpoint client) override {
+    auto it = records.find({cookie, client.port});
+    if (it == records.end()) return std::optional<Ipv4Endpoint>{};
+    auto v = it->second;
+    records.erase(it);
+    return std::optional<Ipv4Endpoint>{v};
+  }
+  std::map<std::pair<uint64_t, uint16_t>, Ipv4Endpoint> records;
+};
+
+// Fake socket factory: plain sockets in the test's own netns, remembering which pod asked.
+class FakeSocketFactory : public SocketFactory {
+ public:
+  Result<UniqueFd> CreateIn(const inpod::EnrolledPod& pod) override {
+    created_in.push_back(pod.spec.Key());
+    return UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
+  std::vector<std::string> created_in;
+};
+
+v1::PolicySnapshot AllowFrontendToApi(std::vector<uint32_t> ports) {
+  v1::PolicySnapshot s;
+  auto* a = s.add_authorizations();
+  a->set_namespace_("app");
+  a->set_name("api-from-frontend");
+  a->mutable_destination()->set_namespace_("app");
+  a->mutable_destination()->set_name("api");
+  auto* src = a->add_sources();
+  src->set_namespace_("app");
+  src->set_name("frontend");
+  auto* rule = a->add_rules();
+  rule->set_route_kind("TCPRoute");
+  rule->set_route_name("api-tcp");
+  for (auto p : ports) rule->mutable_tcp()->add_ports(p);
+  return s;
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AddPod("app", "frontend", "frontend", kFrontendIp, 1, 11, 12);
+    AddPod("app", "api", "api", kApiIp, 2, 21, 22);
+  }
+  void AddPod(const char* ns, const char* name, const char* sa, uint32_t ip, uint64_t cookie, uint64_t out_id,
+              uint64_t in_id) {
+    auto pod = std::make_shared<inpod::EnrolledPod>();
+    pod->spec = {ns, name, sa, "/n", ip};
+    pod->netns_cookie = cookie;
+    pod->outbound_listener_id = out_id;
+    pod->inbound_listener_id = in_id;
+    pods_.Put(pod);
+  }
+  proxy::Decision Outbound(Ipv4Endpoint original, uint16_t client_port = 40000) {
+    orig_.records[{1, client_port}] = original;
+    return dispatcher_.OnAccept({-1, {kFrontendIp, client_port}, {kFrontendIp, 15001}, 11});
+  }
+  proxy::Decision Inbound(Ipv4Endpoint from, uint16_t port) {
+    return dispatcher_.OnAccept({-1, from, {kApiIp, port}, 22});
+  }
+  static std::string DenyReasonOf(const proxy::Decision& d) {
+    auto* deny = std::get_if<proxy::DenyPlan>(&d);
+    return deny ? deny->reason : "";
+  }
+
+  inpod::PodRegistry pods_;
+  policy::PolicyStore policy_;
+  FakeOriginalDestinations orig_;
+  FakeSocketFactory sockets_;
+  Dispatcher dispatcher_{pods_, policy_, orig_, sockets_};
+};
+
+TEST_F(DispatcherTest, NoOriginalDestinationIsDenied) {
+  auto d = dispatcher_.OnAccept({-1, {kFrontendIp, 40001}, {kFrontendIp, 15001}, 11});
+  EXPECT_EQ(DenyReasonOf(d).rfind("no_original_destination", 0), 0u) << DenyReasonOf(d);
+}
+
+TEST_F(DispatcherTest, LocalPodWithoutPolicyIsDenied) {
+  EXPECT_EQ(DenyReasonOf(Outbound({kApiIp, 8080})).rfind("policy", 0), 0u);
+  EXPECT_EQ(dispatcher_.counters().denied[static_cast<size_t>(DenyReason::kPolicy)].load(), 1u);
+}
+
+TEST_F(DispatcherTest, AllowedLocalConnectionIsDeliveredFromTheDestinationPod) {
+  policy_.Apply(AllowFrontendToApi({8080}));
+  auto d = Outbound({kApiIp, 8080});
+  auto* plan = std::get_if<proxy::ForwardPlan>(&d);
+  ASSERT_NE(plan, nullptr) << DenyReasonOf(d);
+  EXPECT_EQ(plan->target, (Ipv4Endpoint{kApiIp, 8080}));
+  EXPECT_EQ(plan->info->kind, kKindLocal);
+  EXPECT_EQ(plan->info->source, "app/frontend");
+  EXPECT_EQ(plan->info->destination, "app/api");
+  EXPECT_EQ(sockets_.created_in, std::vector<std::string>{"app/api"});
+  // Another port is not covered by the TCPRoute.
+  EXPECT_FALSE(DenyReasonOf(Outbound({kApiIp, 9090}, 40002)).empty());
+}
+
+TEST_F(DispatcherTest, ReservedPortsOfMeshPodsAreDeniedEvenWithPolicy) {
+  policy_.Apply(AllowFrontendToApi({}));
+  for (uint16_t port : {15000, 15001, 15006, 15008, 15020}) {
+    EXPECT_EQ(DenyReasonOf(Outbound({kApiIp, port}, port)).rfind("reserved_port", 0), 0u) << port;
+  }
+}
+
+TEST_F(DispatcherTest, EgressPassesFromTheSourcePodUnlessDenied) {
+  auto d = Outbound({kOutsideIp, 443});
+  auto* plan = std::get_if<proxy::ForwardPlan>(&d);
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(plan->info->kind, kKindEgress);
+  EXPECT_EQ(sockets_.created_in, std::vector<std::string>{"app/frontend"});
+  v1::PolicySnapshot deny_egress;
+  deny_egress.mutable_mesh()->set_deny_egress(true);
+  policy_.Apply(deny_egress);
+  EXPECT_EQ(DenyReasonOf(Outbound({kOutsideIp, 443}, 40003)).rfind("egress_denied", 0), 0u);
+}
+
+TEST_F(DispatcherTest, PlaintextInboundIsDeniedUnlessPermissiveOrExempt) {
+  EXPECT_EQ(DenyReasonOf(Inbound({kOutsideIp, 5555}, 8080)).rfind("unauthenticated", 0), 0u);
+  v1::PolicySnapshot exempt;
+  exempt.mutable_mesh()->add_inbound_exempt_ips("198.19.9.9");
+  policy_.Apply(exempt);
+  EXPECT_TRUE(std::holds_alternative<proxy::ForwardPlan>(Inbound({kOutsideIp, 5555}, 8080)));
+  EXPECT_FALSE(DenyReasonOf(Inbound({kOutsideIp + 1, 5555}, 8080)).empty());
+  v1::PolicySnapshot permissive;
+  permissive.mutable_mesh()->set_permissive(true);
+  policy_.Apply(permissive);
+  EXPECT_TRUE(std::holds_alternative<proxy::ForwardPlan>(Inbound({kOutsideIp + 1, 5555}, 8080)));
+  // Even permissive mode never lets anything at the agent's own ports.
+  EXPECT_EQ(DenyReasonOf(Inbound({kOutsideIp + 1, 5555}, 15001)).rfind("reserved_port", 0), 0u);
+}
+
+TEST_F(DispatcherTest, UnknownListenerIsDenied) {
+  EXPECT_EQ(DenyReasonOf(dispatcher_.OnAccept({-1, {kFrontendIp, 1}, {kFrontendIp, 15001}, 999})).rfind("unknown_listener", 0), 0u);
+}
+
+TEST_F(DispatcherTest, LiveConnectionsAreReEvaluatedAgainstNewPolicyAndEnrollment) {
+  policy_.Apply(AllowFrontendToApi({8080}));
+  auto d = Outbound({kApiIp, 8080});
+  auto& info = *std::get<proxy::ForwardPlan>(d).info;
+  EXPECT_FALSE(dispatcher_.NoLongerAllowed(info));
+  policy_.Apply(AllowFrontendToApi({9090}));
+  EXPECT_TRUE(dispatcher_.NoLongerAllowed(info));
+  policy_.Apply(AllowFrontendToApi({8080}));
+  EXPECT_FALSE(dispatcher_.NoLongerAllowed(info));
+  pods_.Remove("app/api");
+  EXPECT_TRUE(dispatcher_.NoLongerAllowed(info));
+}
+
+}  // namespace
+}  // namespace ferry::dispatch
