@@ -1,9 +1,10 @@
 /* The ABI between Ferry's BPF programs and the agent: map keys, values and constants.
  *
  * Plain C, fixed-width kernel types, explicit padding, no includes: BPF code gets __u32 & co. from
- * vmlinux.h, C++ from <linux/types.h> (include it before this file). tests/abi_layout_test.cc checks
- * sizes and offsets; bump FERRY_ABI_VERSION and the _v<N> suffix of the pinned names whenever a
- * layout changes, so a new agent never reads an old agent's pinned map with the wrong layout.
+ * vmlinux.h, C++ from <linux/types.h> (include it before this file). bpf/lib/abi_check.h (at BPF build
+ * time) and tests/abi/ (C++) check sizes and offsets against the table in bpf/lib/abi_layout.h;
+ * bump FERRY_ABI_VERSION and the _v<N> suffix of the pinned names whenever a layout changes,
+ * so a new agent never reads an old agent's pinned map with the wrong layout.
  */
 #ifndef FERRY_ABI_H
 #define FERRY_ABI_H
@@ -52,11 +53,20 @@ enum ferry_counter {
 	FERRY_CTR_CONNECT_SKIPPED_LOCAL = 2,
 	FERRY_CTR_CONNECT6_REFUSED = 3,
 	FERRY_CTR_ORIG_DST_RECORDED = 4,
-	FERRY_CTR_ORIG_DST_MISSING = 5,
+	FERRY_CTR_ORIG_DST_MISSING = 5, /* counted by the agent: accept() found no record */
 	FERRY_CTR_SK_LOOKUP_STEERED = 6,
 	FERRY_CTR_SK_LOOKUP_DROPPED = 7,
 	FERRY_CTR_SK_LOOKUP_PASSED = 8,
 	FERRY_CTR_GETPEERNAME_REWRITTEN = 9,
+	/* connect4/6 in an enrolled netns on a non-TCP socket (UDP passes unmeshed). */
+	FERRY_CTR_CONNECT_SKIPPED_NOT_STREAM = 10,
+	/* connect4/6 could not allocate socket storage: the connect is refused (fail closed). */
+	FERRY_CTR_CONNECT_STORAGE_FAILED = 11,
+	/* sockops could not write the orig_dst map; the agent will find no record and reset. */
+	FERRY_CTR_ORIG_DST_UPDATE_FAILED = 12,
+	/* sk_lookup dropped a native IPv6 TCP connection to an enrolled pod (pods have no IPv6). */
+	FERRY_CTR_SK_LOOKUP_DROPPED_IPV6 = 13,
+	FERRY_CTR_LAST_ = FERRY_CTR_SK_LOOKUP_DROPPED_IPV6, /* highest index in use */
 	FERRY_CTR_MAX = 16,
 };
 

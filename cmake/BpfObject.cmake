@@ -13,14 +13,20 @@ set(FERRY_BPF_OUT ${CMAKE_BINARY_DIR}/bpf)
 file(MAKE_DIRECTORY ${FERRY_BPF_OUT})
 
 # vmlinux.h comes from the build machine's BTF; CO-RE relocations make the objects portable to
-# other kernels (the qemu vmtests load the same objects on 6.1).
+# other kernels (the qemu vmtests load the same objects on 6.1). Generated at configure time: the
+# running kernel does not change under a build directory, and a custom command's output could not
+# be depended on from the bpf/ directory.
 set(FERRY_VMLINUX_H ${FERRY_BPF_OUT}/vmlinux.h)
-add_custom_command(
-  OUTPUT ${FERRY_VMLINUX_H}
-  COMMAND ${FERRY_BPFTOOL} btf dump file /sys/kernel/btf/vmlinux format c > ${FERRY_VMLINUX_H}.tmp
-  COMMAND ${CMAKE_COMMAND} -E rename ${FERRY_VMLINUX_H}.tmp ${FERRY_VMLINUX_H}
-  COMMENT "Generating vmlinux.h from /sys/kernel/btf/vmlinux"
-  VERBATIM)
+if(NOT EXISTS ${FERRY_VMLINUX_H})
+  execute_process(
+    COMMAND ${FERRY_BPFTOOL} btf dump file /sys/kernel/btf/vmlinux format c
+    OUTPUT_FILE ${FERRY_VMLINUX_H}.tmp
+    RESULT_VARIABLE vmlinux_rc)
+  if(NOT vmlinux_rc EQUAL 0)
+    message(FATAL_ERROR "bpftool could not dump /sys/kernel/btf/vmlinux (kernel without BTF?)")
+  endif()
+  file(RENAME ${FERRY_VMLINUX_H}.tmp ${FERRY_VMLINUX_H})
+endif()
 
 add_custom_target(ferry_bpf_skeletons)
 add_library(ferry_bpf_headers INTERFACE)

@@ -40,7 +40,8 @@ class BpfDatapath {
   virtual ~BpfDatapath() = default;
 
   // Puts the pod in the enrolled map, its inbound listener in the SOCKHASH, and attaches (or, after a
-  // restart, takes over the pinned) sk_lookup link in its netns. Idempotent.
+  // restart, takes over the pinned) sk_lookup link in its netns. Idempotent. On failure the pod is
+  // left fully unenrolled (the caller should fail the pod's start rather than run it unmeshed).
   virtual Result<void> EnrollPod(const PodAttachment& pod) = 0;
   // Reverses EnrollPod: detaches and unpins the pod's sk_lookup link, removes its map entries.
   virtual Result<void> UnenrollPod(const std::string& pod_key, uint64_t netns_cookie, uint32_t pod_ip) = 0;
@@ -50,11 +51,16 @@ class BpfDatapath {
   virtual Result<std::optional<Ipv4Endpoint>> TakeOriginalDestination(uint64_t netns_cookie,
                                                                        Ipv4Endpoint client) = 0;
 
-  // Datapath counters summed over CPUs, indexed by enum ferry_counter.
+  // Datapath counters summed over CPUs, indexed by enum ferry_counter. They live in a pinned map, so
+  // they survive agent restarts; FERRY_CTR_ORIG_DST_MISSING is counted by this process only.
   virtual std::array<uint64_t, FERRY_CTR_MAX> Counters() = 0;
 
   // Removes everything pinned under pin_dir (links detach when their last reference goes).
   static Result<void> Uninstall(const std::string& pin_dir);
+
+  // Loads every BPF program once without pinning or attaching anything: an error names the first
+  // hook this kernel cannot run (and why). For preflight checks; Open() fails the same way.
+  static Result<void> ProbeKernelSupport();
 };
 
 }  // namespace ferry::agent
