@@ -5,26 +5,40 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <thread>
 
 #include "agent/node_agent.h"
 
 namespace {
 
-// Every proxied connection holds two descriptors; listeners, rings and maps need some more.
-ferry::Result<void> RaiseFileLimit(size_t max_connections) {
+constexpr rlim_t kReservedFds = 4096;  // listeners, rings, maps, the enrollment API
+constexpr size_t kDefaultMaxConnections = 16384;
+
+// Raises RLIMIT_NOFILE as far as allowed (root with CAP_SYS_RESOURCE may raise the hard limit
+// up to fs.nr_open) and returns how many proxied connections it can carry: each holds two fds.
+// An explicit --max-connections that does not fit is an error; the default shrinks to fit.
+ferry::Result<size_t> RaiseFileLimit(size_t requested) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return ferry::ErrnoError("getrlimit(RLIMIT_NOFILE)");
-  lim.rlim_cur = lim.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return ferry::ErrnoError("setrlimit(RLIMIT_NOFILE)");
-  rlim_t needed = 2 * max_connections + 4096;
-  if (lim.rlim_cur < needed) {
-    return ferry::MakeError("RLIMIT_NOFILE is " + std::to_string(lim.rlim_cur) + ", below the " + std::to_string(needed) +
-                            " that --max-connections " + std::to_string(max_connections) +
-                            " needs; raise the hard limit or lower --max-connections");
+  size_t wanted = requested ? requested : kDefaultMaxConnections;
+  rlim_t needed = 2 * wanted + kReservedFds;
+  rlimit raised{std::max(lim.rlim_max, needed), std::max(lim.rlim_max, needed)};
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    raised = {lim.rlim_max, lim.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) return ferry::ErrnoError("setrlimit(RLIMIT_NOFILE)");
   }
-  spdlog::info("RLIMIT_NOFILE {}", lim.rlim_cur);
-  return ferry::Ok();
+  if (raised.rlim_cur <= kReservedFds + 2) return ferry::MakeError("RLIMIT_NOFILE " + std::to_string(raised.rlim_cur) + " is too low to proxy anything");
+  size_t fits = (raised.rlim_cur - kReservedFds) / 2;
+  if (fits >= wanted) return wanted;
+  if (requested) {
+    return ferry::MakeError("RLIMIT_NOFILE is " + std::to_string(raised.rlim_cur) + ", below the " + std::to_string(needed) +
+                            " that --max-connections " + std::to_string(requested) +
+                            " needs; raise the hard limit (or fs.nr_open) or lower --max-connections");
+  }
+  spdlog::warn("RLIMIT_NOFILE {} (hard limit) allows only {} proxied connections, not the default {}", raised.rlim_cur,
+               fits, kDefaultMaxConnections);
+  return fits;
 }
 
 }  // namespace
@@ -42,11 +56,11 @@ int main(int argc, char** argv) {
   app.add_flag("--deny-egress", config.deny_egress, "refuse connections to non-mesh destinations");
   app.add_option("--inbound-exempt", config.inbound_exempt_ips, "source IPs allowed in as plaintext (e.g. the node for probes)");
   unsigned workers = 0;
-  size_t max_connections = 16384;
+  size_t max_connections = 0;
   unsigned connect_timeout_ms = 5000, idle_timeout_s = 3600, half_close_timeout_s = 30;
   std::string log_level = "info";
   app.add_option("--workers", workers, "io_uring workers (0 = one per core)");
-  app.add_option("--max-connections", max_connections, "proxied connections beyond which new ones are refused");
+  app.add_option("--max-connections", max_connections, "proxied connections beyond which new ones are refused (default: 16384, or what RLIMIT_NOFILE allows)");
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "upstream connect timeout");
   app.add_option("--idle-timeout-s", idle_timeout_s, "close connections idle this long");
   app.add_option("--half-close-timeout-s", half_close_timeout_s, "close a half-closed connection after this long");
@@ -57,15 +71,17 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node + "] %v");
   if (config.pin_dir.empty()) config.pin_dir = "/sys/fs/bpf/ferry/" + config.node;
   config.proxy.workers = workers;
-  config.proxy.max_connections = max_connections;
   config.proxy.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   config.proxy.idle_timeout = std::chrono::seconds(idle_timeout_s);
   config.proxy.half_close_timeout = std::chrono::seconds(half_close_timeout_s);
 
-  if (auto r = RaiseFileLimit(max_connections); !r.ok()) {
-    spdlog::error("cannot start: {}", r.error().Message());
+  auto connection_limit = RaiseFileLimit(max_connections);
+  if (!connection_limit.ok()) {
+    spdlog::error("cannot start: {}", connection_limit.error().Message());
     return 1;
   }
+  config.proxy.max_connections = *connection_limit;
+  spdlog::info("up to {} proxied connections", *connection_limit);
   // Signals are taken synchronously on the main thread; block them before any thread starts so
   // every thread inherits the mask.
   sigset_t signals;

@@ -172,7 +172,7 @@ Result<Pod*> LocalCluster::AddPod(const PodOptions& options) {
   if (auto r = RunIp({"-n", raw->netns_name, "link", "set", "lo", "up"}); !r.ok()) return fail(r.error());
   if (auto r = MakeCgroup(raw->cgroup); !r.ok()) return fail(r.error());
   CniAttachment att{raw->netns_name, raw->netns_path, "eth0",
-                    "K8S_POD_NAMESPACE=" + options.namespace_name + ";K8S_POD_NAME=" + options.name};
+                    "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + options.namespace_name + ";K8S_POD_NAME=" + options.name};
   auto added = Cni(n).Add(CniConfig(n), att);
   if (!added.ok()) return fail(added.error());
   raw->ip = added->ip;

@@ -1,0 +1,120 @@
+#include "controlplane/server/controller_status.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/unique_fd.h"
+
+namespace ferry::controlplane {
+namespace {
+
+using nlohmann::json;
+
+json RejectionJson(const ReportedRejection& r) {
+  json out = {
+      {"file", r.rejection.origin.source},
+      {"line", r.rejection.origin.line},
+      {"kind", r.rejection.kind},
+      {"namespace", r.rejection.ns},
+      {"name", r.rejection.name},
+      {"reason", r.rejection.reason},
+      {"message", r.Message()},
+      {"keptLastGood", r.kept_from.has_value() || !r.kept_from_file.empty()},
+  };
+  if (r.kept_from) out["keptFrom"] = r.kept_from->ToString();
+  return out;
+}
+
+json NodeJson(const NodeStatus& n) {
+  return {
+      {"node", n.node},
+      {"version", n.version},
+      {"streams", n.streams},
+      {"ackedVersion", n.acked_version},
+      {"nackedVersion", n.nacked_version},
+      {"nackError", n.nack_error},
+      {"agentVersion", n.agent_version},
+  };
+}
+
+}  // namespace
+
+std::string RenderStatusJson(const ControllerStatus& status) {
+  json rejections = json::array();
+  for (const ReportedRejection& r : status.rejections) rejections.push_back(RejectionJson(r));
+  json kept = json::array();
+  for (const KeptResource& k : status.kept) {
+    kept.push_back({{"kind", k.key.kind}, {"namespace", k.key.ns}, {"name", k.key.name}, {"from", k.origin.ToString()}});
+  }
+  json nodes = json::array();
+  for (const NodeStatus& n : status.nodes) nodes.push_back(NodeJson(n));
+  json out = {
+      {"manifestDir", status.manifest_dir},
+      {"listen", status.listen_address},
+      {"meshName", status.mesh_name},
+      {"reloads", status.reloads},
+      {"lastError", status.last_error},
+      {"monitoredNamespaces", status.monitored_namespaces},
+      {"rejections", std::move(rejections)},
+      {"kept", std::move(kept)},
+      {"nodes", std::move(nodes)},
+  };
+  return out.dump(2) + "\n";
+}
+
+Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoError("open " + tmp.string());
+  for (size_t done = 0; done < content.size();) {
+    ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("write " + tmp.string());
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd.get()) != 0) return ErrnoError("fsync " + tmp.string());
+  fd.Reset();
+  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp.string() + " to " + path.string());
+  return Ok();
+}
+
+StatusFileWriter::StatusFileWriter(std::filesystem::path path, std::function<ControllerStatus()> collect)
+    : path_(std::move(path)), collect_(std::move(collect)), thread_([this] { Run(); }) {}
+
+StatusFileWriter::~StatusFileWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void StatusFileWriter::MarkDirty() {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_one();
+}
+
+void StatusFileWriter::Run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return dirty_ || stopping_; });
+    if (dirty_) {
+      dirty_ = false;
+      lock.unlock();
+      Result<void> written = WriteFileAtomically(path_, RenderStatusJson(collect_()));
+      if (!written.ok()) spdlog::warn("status file: {}", written.error().Message());
+      lock.lock();
+      continue;  // a change may have come in while writing
+    }
+    if (stopping_) return;
+  }
+}
+
+}  // namespace ferry::controlplane

@@ -1,0 +1,74 @@
+// Loopback helpers for the proxy tests: listeners, clients and small servers built on blocking
+// sockets and threads (test code only; the engine under test uses io_uring).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/ipv4.h"
+#include "common/unique_fd.h"
+
+namespace ferry::proxy::testing {
+
+// A TCP socket bound to 127.0.0.1 on an ephemeral port; listening when backlog >= 0.
+UniqueFd BoundSocket(int backlog);
+Ipv4Endpoint LocalAddress(int fd);
+// Blocking connect to `target`; invalid fd on failure.
+UniqueFd Connect(const Ipv4Endpoint& target);
+UniqueFd NewUpstreamSocket();
+bool WriteAll(int fd, const void* data, size_t size);
+// Reads exactly `size` bytes; false on EOF or error first.
+bool ReadExactly(int fd, void* data, size_t size);
+
+// What a read to the end of a stream saw.
+struct StreamEnd {
+  std::string data;
+  int error = 0;  // 0 when the stream ended with EOF, else errno (e.g. ECONNRESET)
+};
+StreamEnd ReadToEnd(int fd);
+// Sets a receive timeout so a test fails instead of hanging.
+void SetReceiveTimeout(int fd, std::chrono::milliseconds timeout);
+// Round trip of `message` through an echo path.
+bool EchoRoundTrip(int fd, const std::string& message);
+
+// Polls `predicate` until true or `timeout` passes; the timeout is generous, never a measurement.
+bool WaitFor(const std::function<bool()>& predicate,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// A server on 127.0.0.1 that runs `serve(fd)` on its own thread for every accepted connection.
+// `serve` may close the fd (e.g. to reset it); otherwise it stays open until the server dies.
+class LoopbackServer {
+ public:
+  using Serve = std::function<void(UniqueFd& fd)>;
+  explicit LoopbackServer(Serve serve);
+  ~LoopbackServer();
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
+
+  Ipv4Endpoint address() const { return address_; }
+  size_t accepted() const { return accepted_.load(); }
+
+  // Echoes until EOF, then closes.
+  static void Echo(UniqueFd& fd);
+
+ private:
+  void AcceptLoop();
+
+  Serve serve_;
+  UniqueFd listener_;
+  UniqueFd stop_event_;
+  Ipv4Endpoint address_;
+  std::atomic<size_t> accepted_{0};
+  std::mutex mutex_;
+  std::vector<std::thread> handlers_;
+  std::thread acceptor_;
+};
+
+}  // namespace ferry::proxy::testing
