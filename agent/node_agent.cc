@@ -1,5 +1,6 @@
 #include "agent/node_agent.h"
 
+#include <liburing.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -30,6 +31,15 @@ class NetnsSocketFactory : public dispatch::SocketFactory {
   Result<UniqueFd> CreateIn(const inpod::EnrolledPod& pod) override { return inpod::CreateTcpSocketIn(pod.netns.get()); }
 };
 
+// Checked before any BPF state is created, so an agent that cannot proxy never starts capturing.
+Result<void> ProbeIoUring() {
+  io_uring ring{};
+  int rc = io_uring_queue_init(2, &ring, 0);
+  if (rc < 0) return Error{-rc, "io_uring_setup (io_uring disabled or unsupported by this kernel)"};
+  io_uring_queue_exit(&ring);
+  return Ok();
+}
+
 }  // namespace
 
 NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {}
@@ -45,6 +55,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
   std::filesystem::create_directories(config.state_dir, ec);
   if (ec) return MakeError("create state dir " + config.state_dir + ": " + ec.message());
 
+  if (auto r = ProbeIoUring(); !r.ok()) return MakeError("io_uring proxy unavailable: " + r.error().Message());
   auto bpf = BpfDatapath::Open(BpfDatapathOptions{config.pin_dir, config.pod_cgroup});
   if (!bpf.ok()) return MakeError("BPF datapath unavailable: " + bpf.error().Message());
   agent->bpf_ = std::move(bpf).value();
