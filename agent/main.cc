@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--pin-dir", config.pin_dir, "bpffs directory for pinned maps and links (default /sys/fs/bpf/ferry/<node>)");
   app.add_option("--state-dir", config.state_dir, "where enrolled pods are persisted")->required();
   app.add_option("--enroll-socket", config.enroll_socket, "Unix socket of the enrollment API (root only)")->required();
-  app.add_option("--policy-file", config.policy_file, "YAML of SMI resources (standalone mode; SIGHUP reloads)");
+  auto* policy_file = app.add_option("--policy-file", config.policy_file, "YAML of SMI resources (standalone mode; SIGHUP reloads)");
+  app.add_option("--controller", config.controller, "ferry-controller gRPC address (controller mode)")->excludes(policy_file);
   app.add_flag("--permissive", config.permissive, "let plaintext from outside the mesh in");
   app.add_flag("--deny-egress", config.deny_egress, "refuse connections to non-mesh destinations");
   app.add_option("--inbound-exempt", config.inbound_exempt_ips, "source IPs allowed in as plaintext (e.g. the node for probes)");

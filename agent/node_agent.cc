@@ -45,7 +45,8 @@ Result<void> ProbeIoUring() {
 NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {}
 
 NodeAgent::~NodeAgent() {
-  server_.reset();  // no enrollment changes while tearing down
+  if (policy_client_) policy_client_->Stop();  // no policy changes while tearing down
+  server_.reset();  // nor enrollment changes
   if (proxy_) proxy_->Stop();
 }
 
@@ -60,8 +61,6 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
   if (!bpf.ok()) return MakeError("BPF datapath unavailable: " + bpf.error().Message());
   agent->bpf_ = std::move(bpf).value();
 
-  if (auto r = agent->ReloadPolicy(); !r.ok()) return r.error();
-
   agent->orig_dsts_ = std::make_unique<BpfOriginalDestinations>(*agent->bpf_);
   agent->sockets_ = std::make_unique<NetnsSocketFactory>();
   agent->dispatcher_ = std::make_unique<dispatch::Dispatcher>(agent->pods_, agent->policy_, *agent->orig_dsts_,
@@ -70,6 +69,11 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
   if (!proxy.ok()) return MakeError("io_uring proxy unavailable: " + proxy.error().Message());
   agent->proxy_ = std::move(proxy).value();
 
+  if (config.controller.empty()) {
+    if (auto r = agent->ReloadPolicy(); !r.ok()) return r.error();
+  } else if (auto r = agent->StartPolicyClient(); !r.ok()) {
+    return r.error();
+  }
   agent->RestorePods();
   auto server = enroll::EnrollServer::Start(config.enroll_socket,
                                             [a = agent.get()](const enroll::Request& r) { return a->HandleRequest(r); });
@@ -82,6 +86,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
 
 Result<void> NodeAgent::ApplyPolicy(ferry::v1::PolicySnapshot snapshot) {
   uint64_t version = policy_.Apply(std::move(snapshot));
+  if (proxy_) ReconcileEnrollment();
   // Connections that the new policy no longer allows are reset; new ones already see it.
   size_t reset = proxy_ ? proxy_->AbortConnectionsWhere([this](const proxy::ConnectionInfo& info) {
     return dispatcher_->NoLongerAllowed(info);
@@ -91,6 +96,7 @@ Result<void> NodeAgent::ApplyPolicy(ferry::v1::PolicySnapshot snapshot) {
 }
 
 Result<void> NodeAgent::ReloadPolicy() {
+  if (!config_.controller.empty()) return MakeError("policy comes from the controller at " + config_.controller);
   smi::MeshOptions mesh;
   mesh.permissive = config_.permissive;
   mesh.deny_egress = config_.deny_egress;
@@ -107,24 +113,71 @@ Result<void> NodeAgent::ReloadPolicy() {
 
 std::string NodeAgent::HandleRequest(const enroll::Request& request) {
   if (const auto* add = std::get_if<enroll::AddPod>(&request)) {
-    auto r = Enroll(add->pod);
-    return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
+    auto r = AddPod(add->pod);
+    return r.ok() ? enroll::EnrolledReply(*r) : enroll::ErrorReply(r.error().Message());
   }
   if (const auto* remove = std::get_if<enroll::RemovePod>(&request)) {
-    auto r = Unenroll(remove->namespace_name + "/" + remove->name);
+    auto r = RemovePod(remove->namespace_name + "/" + remove->name);
     return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
   }
   if (std::holds_alternative<enroll::ReloadPolicy>(request)) {
     auto r = ReloadPolicy();
     return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
   }
-  return enroll::ListReply(pods_.Specs());
+  std::vector<inpod::PodSpec> known;
+  {
+    std::lock_guard lock(enroll_mu_);
+    for (const auto& [key, spec] : known_) known.push_back(spec);
+  }
+  return enroll::ListReply(pods_.Specs(), known);
+}
+
+bool NodeAgent::InMesh(const std::string& namespace_name) const {
+  const auto& mesh = policy_.Current()->snapshot().mesh();
+  if (!mesh.namespace_scoped()) return true;
+  for (const auto& ns : mesh.monitored_namespaces())
+    if (ns == namespace_name) return true;
+  return false;
+}
+
+Result<bool> NodeAgent::AddPod(const inpod::PodSpec& spec) {
+  std::lock_guard lock(enroll_mu_);
+  auto known = known_.find(spec.Key());
+  if (known != known_.end() && !(known->second == spec))
+    return MakeError("pod " + spec.Key() + " is already known with a different spec; remove it first");
+  known_[spec.Key()] = spec;
+  bool enroll = InMesh(spec.namespace_name);
+  Result<void> r = enroll ? EnrollLocked(spec) : UnenrollLocked(spec.Key());
+  if (!r.ok()) {
+    if (known == known_.end()) known_.erase(spec.Key());
+    return r.error();
+  }
+  FERRY_TRY(PersistPods());
+  return enroll;
+}
+
+Result<void> NodeAgent::RemovePod(const std::string& key) {
+  std::lock_guard lock(enroll_mu_);
+  known_.erase(key);
+  auto r = UnenrollLocked(key);
+  FERRY_TRY(PersistPods());
+  return r;
+}
+
+void NodeAgent::ReconcileEnrollment() {
+  std::lock_guard lock(enroll_mu_);
+  for (const auto& [key, spec] : known_) {
+    bool enrolled = pods_.ByKey(key) != nullptr;
+    bool wanted = InMesh(spec.namespace_name);
+    if (enrolled == wanted) continue;
+    auto r = wanted ? EnrollLocked(spec) : UnenrollLocked(key);
+    if (!r.ok()) spdlog::error("{} {}: {}", wanted ? "enrolling" : "releasing", key, r.error().Message());
+  }
 }
 
 // Order matters for fail-closed: the listeners exist and are registered before BPF starts
 // steering the pod's traffic to them.
-Result<void> NodeAgent::Enroll(const inpod::PodSpec& spec) {
-  std::lock_guard lock(enroll_mu_);
+Result<void> NodeAgent::EnrollLocked(const inpod::PodSpec& spec) {
   if (auto existing = pods_.ByKey(spec.Key())) {
     if (existing->spec == spec) return Ok();
     return MakeError("pod " + spec.Key() + " is already enrolled with a different spec; remove it first");
@@ -162,11 +215,10 @@ Result<void> NodeAgent::Enroll(const inpod::PodSpec& spec) {
     return MakeError("enroll " + spec.Key() + ": " + r.error().Message());
   }
   spdlog::info("enrolled {} ({}, sa {})", spec.Key(), FormatIpv4(spec.ip), spec.service_account);
-  return PersistPods();
+  return Ok();
 }
 
-Result<void> NodeAgent::Unenroll(const std::string& key) {
-  std::lock_guard lock(enroll_mu_);
+Result<void> NodeAgent::UnenrollLocked(const std::string& key) {
   auto pod = pods_.ByKey(key);
   if (!pod) return Ok();  // idempotent
   auto r = bpf_->UnenrollPod(pod->spec.PinKey(), pod->netns_cookie, pod->spec.ip);
@@ -177,7 +229,6 @@ Result<void> NodeAgent::Unenroll(const std::string& key) {
     return dispatcher_->NoLongerAllowed(info);
   });
   spdlog::info("unenrolled {}; {} of its connections reset", key, reset);
-  FERRY_TRY(PersistPods());
   if (!r.ok()) return MakeError("unenroll " + key + ": " + r.error().Message());
   return Ok();
 }
@@ -189,10 +240,36 @@ void NodeAgent::RestorePods() {
     return;
   }
   for (const auto& spec : *saved) {
-    if (auto r = Enroll(spec); !r.ok()) spdlog::warn("could not restore {}: {}", spec.Key(), r.error().Message());
+    if (auto r = AddPod(spec); !r.ok()) spdlog::warn("could not restore {}: {}", spec.Key(), r.error().Message());
   }
 }
 
-Result<void> NodeAgent::PersistPods() { return inpod::SavePodState(config_.state_dir + "/pods.json", pods_.Specs()); }
+// Called with enroll_mu_ held: the file lists every known pod (enrolled or not).
+Result<void> NodeAgent::PersistPods() {
+  std::vector<inpod::PodSpec> specs;
+  for (const auto& [key, spec] : known_) specs.push_back(spec);
+  return inpod::SavePodState(config_.state_dir + "/pods.json", specs);
+}
+
+// Controller mode: enforce the last good snapshot right away, then follow the controller.
+Result<void> NodeAgent::StartPolicyClient() {
+  xds::PolicyClientOptions options;
+  options.controller_address = config_.controller;
+  options.node_name = config_.node;
+  options.persist_path = config_.state_dir + "/policy-snapshot.pb";
+  policy_client_ = std::make_unique<xds::PolicyClient>(options, [this](const ferry::v1::PolicySnapshot& snapshot) {
+    return ApplyPolicy(snapshot);
+  });
+  auto persisted = policy_client_->LoadPersisted();
+  if (!persisted.ok()) {
+    spdlog::error("last good policy unreadable: {}; everything is denied until the controller answers",
+                  persisted.error().Message());
+  } else if (persisted->has_value()) {
+    spdlog::info("enforcing the last good policy (version {}) until the controller answers", (*persisted)->version());
+    FERRY_TRY(ApplyPolicy(std::move(**persisted)));
+  }
+  policy_client_->Start();
+  return Ok();
+}
 
 }  // namespace ferry::agent

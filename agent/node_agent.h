@@ -2,6 +2,7 @@
 // io_uring proxy and the enrollment API, and keeps them consistent with each other.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@
 #include "agent/inpod/pod_registry.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy.h"
+#include "agent/xds/policy_client.h"
 #include "common/result.h"
 
 namespace ferry::agent {
@@ -24,6 +26,7 @@ struct AgentConfig {
   std::string state_dir;
   std::string enroll_socket;
   std::string policy_file;  // standalone mode: SMI manifests; empty = deny everything
+  std::string controller;   // controller mode: gRPC address of ferry-controller (excludes policy_file)
   bool permissive = false;
   bool deny_egress = false;
   std::vector<std::string> inbound_exempt_ips;
@@ -41,14 +44,22 @@ class NodeAgent {
  private:
   explicit NodeAgent(AgentConfig config);
   std::string HandleRequest(const enroll::Request& request);
-  Result<void> Enroll(const inpod::PodSpec& spec);
-  Result<void> Unenroll(const std::string& key);
+  // A pod the CNI reported: remembered, and enrolled iff its namespace is in the mesh.
+  Result<bool> AddPod(const inpod::PodSpec& spec);
+  Result<void> RemovePod(const std::string& key);
+  // Enrolls/releases known pods to match the current policy's mesh namespaces.
+  void ReconcileEnrollment();
+  bool InMesh(const std::string& namespace_name) const;
+  Result<void> EnrollLocked(const inpod::PodSpec& spec);
+  Result<void> UnenrollLocked(const std::string& key);
   void RestorePods();
   Result<void> PersistPods();
   Result<void> ApplyPolicy(ferry::v1::PolicySnapshot snapshot);
+  Result<void> StartPolicyClient();
 
   AgentConfig config_;
   std::mutex enroll_mu_;  // serialises enrollment changes and their persistence
+  std::map<std::string, inpod::PodSpec> known_;  // every pod the CNI reported, by key (enroll_mu_)
   std::unique_ptr<BpfDatapath> bpf_;
   inpod::PodRegistry pods_;
   policy::PolicyStore policy_;
@@ -57,6 +68,7 @@ class NodeAgent {
   std::unique_ptr<dispatch::Dispatcher> dispatcher_;
   std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<enroll::EnrollServer> server_;
+  std::unique_ptr<xds::PolicyClient> policy_client_;
 };
 
 }  // namespace ferry::agent

@@ -70,13 +70,21 @@ Result<Request> ParseRequest(const std::string& line) {
 std::string OkReply() { return json{{"ok", true}}.dump(); }
 std::string ErrorReply(const std::string& error) { return json{{"ok", false}, {"error", error}}.dump(); }
 
-std::string ListReply(const std::vector<inpod::PodSpec>& pods) {
+std::string EnrolledReply(bool enrolled) { return json{{"ok", true}, {"enrolled", enrolled}}.dump(); }
+
+namespace {
+json PodList(const std::vector<inpod::PodSpec>& pods) {
   json list = json::array();
   for (const auto& p : pods) {
     list.push_back({{"namespace", p.namespace_name}, {"name", p.name}, {"serviceAccount", p.service_account},
                     {"ip", FormatIpv4(p.ip)}, {"netns", p.netns_path}});
   }
-  return json{{"ok", true}, {"pods", list}}.dump();
+  return list;
+}
+}  // namespace
+
+std::string ListReply(const std::vector<inpod::PodSpec>& enrolled, const std::vector<inpod::PodSpec>& known) {
+  return json{{"ok", true}, {"pods", PodList(enrolled)}, {"known", PodList(known)}}.dump();
 }
 
 std::string AddRequest(const inpod::PodSpec& pod) {

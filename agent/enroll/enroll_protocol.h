@@ -6,7 +6,9 @@
 //   {"op":"remove","namespace":"app","name":"a"}
 //   {"op":"list"}
 //   {"op":"reload"}                                   (re-read the policy file)
-// Replies: {"ok":true, ...} or {"ok":false,"error":"<why>"}.
+// Replies: {"ok":true, ...} or {"ok":false,"error":"<why>"}. "add" answers {"ok":true,"enrolled":b}
+// (false: the pod's namespace is not in the mesh); "list" answers {"ok":true,"pods":[enrolled],
+// "known":[every pod reported]}.
 #pragma once
 
 #include <string>
@@ -28,7 +30,8 @@ Result<Request> ParseRequest(const std::string& line);
 
 std::string OkReply();
 std::string ErrorReply(const std::string& error);
-std::string ListReply(const std::vector<inpod::PodSpec>& pods);
+std::string EnrolledReply(bool enrolled);
+std::string ListReply(const std::vector<inpod::PodSpec>& enrolled, const std::vector<inpod::PodSpec>& known);
 
 // Client side, for tools that talk to the agent: sends one request, returns the reply line.
 Result<std::string> SendRequest(const std::string& socket_path, const std::string& request_line,
