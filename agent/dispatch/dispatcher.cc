@@ -20,6 +20,7 @@ const char* DenyReasonName(DenyReason reason) {
     case DenyReason::kReservedPort: return "reserved_port";
     case DenyReason::kEgressDenied: return "egress_denied";
     case DenyReason::kUnknownListener: return "unknown_listener";
+    case DenyReason::kNoEndpoints: return "no_endpoints";
     case DenyReason::kInternalError: return "internal_error";
     case DenyReason::kCount: break;
   }
@@ -49,6 +50,13 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
   if (!orig->has_value())
     return Deny(DenyReason::kNoOriginalDestination, "from " + conn.peer.ToString() + " in " + source.spec.Key());
   Ipv4Endpoint target = **orig;
+  auto current = policy_.Current();
+  if (const auto* service = current->ResolveService(target)) {
+    if (service->endpoints.empty())
+      return Deny(DenyReason::kNoEndpoints, "service " + service->ns + "/" + service->name + " (" + target.ToString() + ")");
+    target = PickEndpoint(*service);
+    counters_.service_resolved.fetch_add(1, std::memory_order_relaxed);
+  }
 
   auto info = std::make_shared<proxy::ConnectionInfo>();
   info->source = source.spec.Key();
@@ -61,7 +69,7 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
   if (dest) {
     if (IsReservedPort(target.port))
       return Deny(DenyReason::kReservedPort, source.spec.Key() + " -> " + target.ToString());
-    auto verdict = policy_.Current()->EvaluateL4(IdentityOf(source), IdentityOf(*dest), target.port);
+    auto verdict = current->EvaluateL4(IdentityOf(source), IdentityOf(*dest), target.port);
     if (!verdict.allow)
       return Deny(DenyReason::kPolicy, source.spec.Key() + " -> " + dest->spec.Key() + ":" +
                                            std::to_string(target.port) + ": " + verdict.reason);
@@ -73,7 +81,6 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     return Forward(*dest, target, std::move(info));
   }
 
-  auto current = policy_.Current();
   if (current->IsMeshWorkloadIp(target.addr)) {
     // Until the mTLS tunnel exists, a mesh pod on another node receives this as plaintext and
     // denies it as unauthenticated; never reaching it unmeshed.
@@ -86,6 +93,11 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     counters_.egress.fetch_add(1, std::memory_order_relaxed);
   }
   return Forward(source, target, std::move(info));
+}
+
+Ipv4Endpoint Dispatcher::PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service) {
+  uint64_t n = next_endpoint_.fetch_add(1, std::memory_order_relaxed);
+  return service.endpoints[n % service.endpoints.size()];
 }
 
 proxy::Decision Dispatcher::Inbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& dest) {

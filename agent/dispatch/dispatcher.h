@@ -1,6 +1,7 @@
 // Decides what happens to each connection the proxy accepts on a pod's listeners:
 //
-//   outbound (15001): original destination from the sockops record (none → reset: fail closed)
+//   outbound (15001): original destination from the sockops record (none → reset: fail closed);
+//     a Service VIP is resolved to one of its endpoints first (the agent serves VIPs), then
 //     → a pod enrolled on this node: L4 SMI policy with the source identity taken from the
 //       listener's pod (kernel-derived, never from an IP) → deliver from inside the destination
 //       pod's netns;
@@ -46,6 +47,7 @@ enum class DenyReason : unsigned {
   kReservedPort,
   kEgressDenied,
   kUnknownListener,
+  kNoEndpoints,
   kInternalError,
   kCount,
 };
@@ -57,6 +59,7 @@ struct DispatchCounters {
   std::atomic<uint64_t> remote_plaintext{0};
   std::atomic<uint64_t> egress{0};
   std::atomic<uint64_t> inbound_exempt{0};
+  std::atomic<uint64_t> service_resolved{0};
 };
 
 // Kinds stored in proxy::ConnectionInfo::kind.
@@ -84,12 +87,15 @@ class Dispatcher : public proxy::ConnectionHandler {
   proxy::Decision Forward(const inpod::EnrolledPod& socket_pod, Ipv4Endpoint target,
                           std::shared_ptr<proxy::ConnectionInfo> info);
   proxy::Decision Deny(DenyReason reason, std::string detail);
+  // Picks one endpoint of the service (round robin per dispatcher).
+  Ipv4Endpoint PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service);
 
   const inpod::PodRegistry& pods_;
   policy::PolicyStore& policy_;
   OriginalDestinations& orig_dsts_;
   SocketFactory& sockets_;
   DispatchCounters counters_;
+  std::atomic<uint64_t> next_endpoint_{0};
 };
 
 // True for the agent's own ports (15000-15099) that no application traffic may target.

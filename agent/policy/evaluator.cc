@@ -62,9 +62,32 @@ PolicyEvaluator::PolicyEvaluator(v1::PolicySnapshot snapshot) : snapshot_(std::m
   for (const std::string& ip : snapshot_.mesh().inbound_exempt_ips()) {
     if (auto addr = ParseIpv4(ip)) inbound_exempt_ips_.insert(*addr);
   }
+  std::map<std::string, uint32_t> ip_by_uid;
   for (const v1::Workload& w : snapshot_.workloads()) {
-    if (auto addr = ParseIpv4(w.ip())) workload_ips_.insert(*addr);
+    if (auto addr = ParseIpv4(w.ip())) {
+      workload_ips_.insert(*addr);
+      ip_by_uid[w.uid()] = *addr;
+    }
   }
+  for (const v1::Service& svc : snapshot_.services()) {
+    auto vip = ParseIpv4(svc.vip());
+    if (!vip) continue;
+    for (const v1::ServicePort& port : svc.ports()) {
+      if (port.port() == 0 || port.port() > 65535 || (!port.protocol().empty() && port.protocol() != "TCP")) continue;
+      ServiceTarget target{svc.namespace_(), svc.name(), {}};
+      uint32_t target_port = port.target_port() ? port.target_port() : port.port();
+      for (const std::string& uid : svc.endpoint_uids()) {
+        auto ip = ip_by_uid.find(uid);
+        if (ip != ip_by_uid.end()) target.endpoints.push_back({ip->second, static_cast<uint16_t>(target_port)});
+      }
+      services_by_vip_[{*vip, static_cast<uint16_t>(port.port())}] = std::move(target);
+    }
+  }
+}
+
+const PolicyEvaluator::ServiceTarget* PolicyEvaluator::ResolveService(Ipv4Endpoint vip) const {
+  auto it = services_by_vip_.find({vip.addr, vip.port});
+  return it == services_by_vip_.end() ? nullptr : &it->second;
 }
 
 Verdict PolicyEvaluator::EvaluateL4(const Identity& src, const Identity& dst, uint16_t port) const {

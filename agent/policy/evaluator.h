@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/ipv4.h"
 #include "ferry/v1/policy.pb.h"
 
 namespace ferry::policy {
@@ -58,6 +59,15 @@ class PolicyEvaluator {
   // True when ip belongs to a workload the control plane says is in the mesh (any node).
   bool IsMeshWorkloadIp(uint32_t ip) const { return workload_ips_.count(ip) > 0; }
 
+  // A Service's VIP and port, resolved to the endpoints behind it (pod IP and target port).
+  struct ServiceTarget {
+    std::string ns;
+    std::string name;
+    std::vector<Ipv4Endpoint> endpoints;  // empty: the service selects no ready pod
+  };
+  // nullptr when vip:port is not a service port.
+  const ServiceTarget* ResolveService(Ipv4Endpoint vip) const;
+
  private:
   struct CompiledRule {
     std::string label;  // "TCPRoute db-ports"
@@ -82,6 +92,7 @@ class PolicyEvaluator {
   size_t ignored_authorizations_ = 0;
   std::set<uint32_t> inbound_exempt_ips_;
   std::set<uint32_t> workload_ips_;
+  std::map<std::pair<uint32_t, uint16_t>, ServiceTarget> services_by_vip_;
 };
 
 }  // namespace ferry::policy

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <map>
+#include <set>
 
 #include "test_result.h"
 
@@ -161,6 +162,62 @@ TEST_F(DispatcherTest, LiveConnectionsAreReEvaluatedAgainstNewPolicyAndEnrollmen
   EXPECT_FALSE(dispatcher_.NoLongerAllowed(info));
   pods_.Remove("app/api");
   EXPECT_TRUE(dispatcher_.NoLongerAllowed(info));
+}
+
+// The api Service (VIP 198.19.128.10:80 -> pods on 8080): one endpoint on this node, one elsewhere.
+v1::PolicySnapshot WithApiService(v1::PolicySnapshot s, bool with_endpoints) {
+  auto* local = s.add_workloads();
+  local->set_uid("uid-api");
+  local->set_ip("198.18.1.3");
+  auto* remote = s.add_workloads();
+  remote->set_uid("uid-api-2");
+  remote->set_ip("198.18.2.3");
+  auto* svc = s.add_services();
+  svc->set_namespace_("app");
+  svc->set_name("api");
+  svc->set_vip("198.19.128.10");
+  auto* port = svc->add_ports();
+  port->set_port(80);
+  port->set_target_port(8080);
+  port->set_protocol("TCP");
+  if (with_endpoints) {
+    svc->add_endpoint_uids("uid-api");
+    svc->add_endpoint_uids("uid-api-2");
+  }
+  return s;
+}
+
+constexpr uint32_t kApiVip = 0xC6138000 + 10;  // 198.19.128.10
+
+TEST_F(DispatcherTest, ServiceVipIsResolvedToItsEndpoints) {
+  policy_.Apply(WithApiService(AllowFrontendToApi({8080}), true));
+  std::set<uint32_t> seen;
+  for (uint16_t i = 0; i < 4; ++i) {
+    auto d = Outbound({kApiVip, 80}, static_cast<uint16_t>(41000 + i));
+    auto* plan = std::get_if<proxy::ForwardPlan>(&d);
+    ASSERT_NE(plan, nullptr) << DenyReasonOf(d);
+    EXPECT_EQ(plan->target.port, 8080);
+    seen.insert(plan->target.addr);
+    // The local endpoint is policy-checked and delivered locally; the other node's goes out remote.
+    EXPECT_EQ(plan->info->kind, plan->target.addr == kApiIp ? kKindLocal : kKindRemote);
+  }
+  EXPECT_EQ(seen, (std::set<uint32_t>{kApiIp, 0xC6120203}));
+  // A port the Service does not expose is not a service address: plain egress to the VIP.
+  auto other = Outbound({kApiVip, 81}, 41010);
+  ASSERT_TRUE(std::holds_alternative<proxy::ForwardPlan>(other));
+  EXPECT_EQ(std::get<proxy::ForwardPlan>(other).info->kind, kKindEgress);
+}
+
+TEST_F(DispatcherTest, ServiceVipPolicyAppliesToTheChosenLocalEndpoint) {
+  policy_.Apply(WithApiService(AllowFrontendToApi({9090}), true));
+  int denied = 0;
+  for (uint16_t i = 0; i < 4; ++i) denied += !DenyReasonOf(Outbound({kApiVip, 80}, static_cast<uint16_t>(42000 + i))).empty();
+  EXPECT_EQ(denied, 2) << "the local endpoint must be denied by policy every time it is picked";
+}
+
+TEST_F(DispatcherTest, ServiceWithoutEndpointsIsDenied) {
+  policy_.Apply(WithApiService(AllowFrontendToApi({8080}), false));
+  EXPECT_EQ(DenyReasonOf(Outbound({kApiVip, 80})).rfind("no_endpoints", 0), 0u);
 }
 
 }  // namespace
