@@ -12,19 +12,19 @@ root=$(pwd)
 jobs=$(nproc)
 status=0
 
-build() {  # build <dir> <cmake args...>
-  local dir=$1; shift
+build() {  # build <dir> <target|all> <cmake args...>
+  local dir=$1 target=$2; shift 2
   cmake -S "$root" -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs"
+  cmake --build "$dir" -j "$jobs" --target "$target"
 }
 
 mkdir -p build
 echo "== build (release)"
-build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo || { echo "test.sh: release build failed"; exit 1; }
+build build/release all -DCMAKE_BUILD_TYPE=RelWithDebInfo || { echo "test.sh: release build failed"; exit 1; }
 
 echo "== build (asan+ubsan, unit tests only)"
-if build build/asan -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_BUILD_BPF=OFF; then
+if build build/asan ferry_unit_tests -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_BUILD_BPF=OFF; then
   echo "== unit tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build/asan -L unit --output-on-failure -j "$jobs" || status=1
