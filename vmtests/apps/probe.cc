@@ -13,6 +13,7 @@
 //   connect6 --to [IP6]:PORT                       IPv6 connect outcome
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -29,6 +30,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,12 +51,23 @@ std::map<std::string, std::string> ParseFlags(int argc, char** argv, int first) 
   return flags;
 }
 
+// HOST:PORT where HOST is a dotted quad or a name (resolved through /etc/hosts, which a local
+// cluster's pod sees with its service entries).
 sockaddr_in ParseEndpoint(const std::string& s) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   auto colon = s.rfind(':');
-  inet_pton(AF_INET, s.substr(0, colon).c_str(), &sa.sin_addr);
+  std::string host = s.substr(0, colon);
   sa.sin_port = htons(static_cast<uint16_t>(std::stoi(s.substr(colon + 1))));
+  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) == 1) return sa;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr)
+    throw std::runtime_error("cannot resolve " + host);
+  sa.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
   return sa;
 }
 
