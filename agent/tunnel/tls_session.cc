@@ -1,0 +1,250 @@
+#include "agent/tunnel/tls_session.h"
+
+#include <openssl/err.h>
+
+#include <cerrno>
+#include <climits>
+
+namespace ferry::tunnel {
+namespace {
+
+constexpr uint16_t kTlsAes128GcmSha256 = 0x1301;
+constexpr uint16_t kTlsAes256GcmSha384 = 0x1302;
+
+}  // namespace
+
+std::string_view TlsStateName(TlsState state) {
+  switch (state) {
+    case TlsState::kHandshaking: return "handshaking";
+    case TlsState::kEstablished: return "established";
+    case TlsState::kShutdownSent: return "shutdown-sent";
+    case TlsState::kPeerClosed: return "peer-closed";
+    case TlsState::kClosed: return "closed";
+    case TlsState::kOffloaded: return "offloaded";
+    case TlsState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> context, std::string peer_key)
+    : context_(std::move(context)), peer_key_(std::move(peer_key)) {}
+
+TlsSession::~TlsSession() {
+  if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
+}
+
+Result<std::unique_ptr<TlsSession>> TlsSession::Create(std::shared_ptr<TlsContext> context, std::string peer_key) {
+  if (!context) return MakeError("TLS session needs a context", EINVAL);
+  std::unique_ptr<TlsSession> session(new TlsSession(std::move(context), std::move(peer_key)));
+  FERRY_TRY(session->Init());
+  return session;
+}
+
+Result<void> TlsSession::Init() {
+  ClearOpenSslErrors();
+  ssl_.reset(SSL_new(context_->native()));
+  if (!ssl_) return OpenSslError("SSL_new");
+  SSL_set_app_data(ssl_.get(), static_cast<TlsSessionEvents*>(this));
+  network_in_ = BIO_new(BIO_s_mem());
+  network_out_ = BIO_new(BIO_s_mem());
+  if (network_in_ == nullptr || network_out_ == nullptr) {
+    BIO_free(network_in_);
+    BIO_free(network_out_);
+    return OpenSslError("BIO_new(mem)");
+  }
+  // An empty input BIO means "wait for more", not end of stream.
+  BIO_set_mem_eof_return(network_in_, -1);
+  SSL_set_bio(ssl_.get(), network_in_, network_out_);
+  if (context_->role() == TlsRole::kServer) {
+    SSL_set_accept_state(ssl_.get());
+    return Ok();
+  }
+  SSL_set_connect_state(ssl_.get());
+  if (!peer_key_.empty()) {
+    SslSessionPtr cached = context_->session_cache().Take(peer_key_);
+    if (cached && SSL_set_session(ssl_.get(), cached.get()) != 1) return OpenSslError("SSL_set_session");
+  }
+  return Ok();
+}
+
+Error TlsSession::Fail(const std::string& context) {
+  state_ = TlsState::kFailed;
+  Error error = OpenSslError(context);
+  if (!peer_rejection_.empty()) {
+    error.context = context + ": " + peer_rejection_;
+    error.code = EACCES;
+  }
+  return error;
+}
+
+Result<void> TlsSession::FeedCiphertext(std::span<const uint8_t> bytes) {
+  if (state_ == TlsState::kOffloaded || state_ == TlsState::kFailed) {
+    return MakeError(std::string("feed ciphertext in state ") + std::string(TlsStateName(state_)), EINVAL);
+  }
+  while (!bytes.empty()) {
+    int chunk = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
+    int written = BIO_write(network_in_, bytes.data(), chunk);
+    if (written <= 0) return OpenSslError("buffer received ciphertext");
+    bytes = bytes.subspan(static_cast<size_t>(written));
+  }
+  return Ok();
+}
+
+size_t TlsSession::PendingCiphertext() const { return BIO_ctrl_pending(network_out_); }
+
+size_t TlsSession::DrainCiphertext(std::span<uint8_t> out) {
+  size_t pending = PendingCiphertext();
+  if (pending == 0 || out.empty()) return 0;
+  int chunk = static_cast<int>(std::min({pending, out.size(), static_cast<size_t>(INT_MAX)}));
+  int n = BIO_read(network_out_, out.data(), chunk);
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+std::vector<uint8_t> TlsSession::TakeCiphertext() {
+  std::vector<uint8_t> bytes(PendingCiphertext());
+  bytes.resize(DrainCiphertext(bytes));
+  return bytes;
+}
+
+Result<bool> TlsSession::Handshake() {
+  if (state_ != TlsState::kHandshaking) {
+    if (state_ == TlsState::kEstablished) return true;
+    return MakeError(std::string("handshake in state ") + std::string(TlsStateName(state_)), EINVAL);
+  }
+  ClearOpenSslErrors();
+  int rc = SSL_do_handshake(ssl_.get());
+  if (rc == 1) {
+    state_ = TlsState::kEstablished;
+    return true;
+  }
+  if (SSL_get_error(ssl_.get(), rc) == SSL_ERROR_WANT_READ) return false;
+  return Fail("TLS handshake");
+}
+
+Result<void> TlsSession::Write(std::span<const uint8_t> plaintext) {
+  // Writing after the peer's close_notify is a legal half-close (the other direction stays open).
+  if (state_ != TlsState::kEstablished && state_ != TlsState::kPeerClosed) {
+    return MakeError(std::string("write in state ") + std::string(TlsStateName(state_)), EPIPE);
+  }
+  ClearOpenSslErrors();
+  while (!plaintext.empty()) {
+    size_t written = 0;
+    int rc = SSL_write_ex(ssl_.get(), plaintext.data(), plaintext.size(), &written);
+    if (rc != 1) return Fail("TLS write");
+    plaintext = plaintext.subspan(written);
+  }
+  return Ok();
+}
+
+Result<TlsReadResult> TlsSession::Read(std::span<uint8_t> out) {
+  if (state_ == TlsState::kPeerClosed || state_ == TlsState::kClosed) return TlsReadResult{0, false, true};
+  if (state_ != TlsState::kEstablished && state_ != TlsState::kShutdownSent) {
+    return MakeError(std::string("read in state ") + std::string(TlsStateName(state_)), EINVAL);
+  }
+  if (out.empty()) return MakeError("read into an empty buffer", EINVAL);
+  ClearOpenSslErrors();
+  size_t n = 0;
+  int rc = SSL_read_ex(ssl_.get(), out.data(), out.size(), &n);
+  if (rc == 1) return TlsReadResult{n, false, false};
+  switch (SSL_get_error(ssl_.get(), rc)) {
+    case SSL_ERROR_WANT_READ:
+      return TlsReadResult{0, true, false};
+    case SSL_ERROR_ZERO_RETURN:
+      state_ = state_ == TlsState::kShutdownSent ? TlsState::kClosed : TlsState::kPeerClosed;
+      return TlsReadResult{0, false, true};
+    default:
+      return Fail("TLS read");
+  }
+}
+
+Result<void> TlsSession::Shutdown() {
+  switch (state_) {
+    case TlsState::kShutdownSent:
+    case TlsState::kClosed:
+      return Ok();
+    case TlsState::kEstablished:
+    case TlsState::kPeerClosed:
+      break;
+    default:
+      return MakeError(std::string("shutdown in state ") + std::string(TlsStateName(state_)), EINVAL);
+  }
+  ClearOpenSslErrors();
+  int rc = SSL_shutdown(ssl_.get());
+  if (rc < 0) return Fail("TLS shutdown");
+  state_ = state_ == TlsState::kPeerClosed ? TlsState::kClosed : TlsState::kShutdownSent;
+  return Ok();
+}
+
+std::optional<TlsCipher> TlsSession::cipher() const {
+  const SSL_CIPHER* current = SSL_get_current_cipher(ssl_.get());
+  if (current == nullptr) return std::nullopt;
+  switch (SSL_CIPHER_get_protocol_id(current)) {
+    case kTlsAes128GcmSha256: return TlsCipher::kAes128GcmSha256;
+    case kTlsAes256GcmSha384: return TlsCipher::kAes256GcmSha384;
+    default: return std::nullopt;
+  }
+}
+
+bool TlsSession::resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
+
+X509* TlsSession::peer_certificate() const { return SSL_get0_peer_certificate(ssl_.get()); }
+
+Result<TrafficSecrets> TlsSession::ExportTrafficSecrets() const {
+  if (state_ != TlsState::kEstablished) {
+    return MakeError(std::string("traffic secrets in state ") + std::string(TlsStateName(state_)), EINVAL);
+  }
+  if (records_.key_updated()) return MakeError("a KeyUpdate replaced the traffic secrets", ENOTSUP);
+  auto negotiated = cipher();
+  if (!negotiated) return MakeError("negotiated cipher is not AES-GCM", ENOTSUP);
+  if (client_traffic_secret_.empty() || server_traffic_secret_.empty()) {
+    return MakeError("application traffic secrets were not captured", ENODATA);
+  }
+  // Records OpenSSL has read (partly or wholly) but not handed out would be lost to the kernel.
+  if (BIO_ctrl_pending(network_in_) > 0 || SSL_has_pending(ssl_.get()) == 1) {
+    return MakeError("received ciphertext not yet read through TLS", EAGAIN);
+  }
+  bool client = context_->role() == TlsRole::kClient;
+  TrafficSecrets secrets;
+  secrets.cipher = *negotiated;
+  secrets.tx = {client ? client_traffic_secret_ : server_traffic_secret_, records_.sent()};
+  secrets.rx = {client ? server_traffic_secret_ : client_traffic_secret_, records_.received()};
+  return secrets;
+}
+
+Result<TrafficSecrets> TlsSession::HandOffToKernel() {
+  if (PendingCiphertext() > 0) return MakeError("send pending ciphertext before handing off to kTLS", EAGAIN);
+  auto secrets = ExportTrafficSecrets();
+  if (secrets) state_ = TlsState::kOffloaded;
+  return secrets;
+}
+
+void TlsSession::OnKeylogLine(std::string_view line) {
+  auto parsed = ParseKeylogLine(line);
+  if (!parsed) return;
+  if (parsed->kind == KeylogSecret::Kind::kClientTraffic0) {
+    client_traffic_secret_ = parsed->secret;
+  } else {
+    server_traffic_secret_ = parsed->secret;
+  }
+}
+
+void TlsSession::OnProtocolMessage(bool sent, int content_type, const uint8_t* bytes, size_t size) {
+  if (content_type == SSL3_RT_HEADER) {
+    records_.OnRecordHeader(sent);
+  } else if (content_type == SSL3_RT_HANDSHAKE && size > 0) {
+    records_.OnHandshakeMessage(sent, bytes[0]);
+  }
+}
+
+void TlsSession::OnPeerRejected(std::string reason) { peer_rejection_ = std::move(reason); }
+
+bool TlsSession::OnNewTicket(SSL_SESSION* session) {
+  if (context_->role() != TlsRole::kClient || peer_key_.empty()) return false;
+  // A copy, because OpenSSL marks the connection's current session not resumable when the
+  // connection ends without close_notify (a reset), which would throw away a good ticket.
+  SslSessionPtr copy(SSL_SESSION_dup(session));
+  if (copy) context_->session_cache().Store(peer_key_, std::move(copy));
+  return false;  // OpenSSL keeps (and frees) the original
+}
+
+}  // namespace ferry::tunnel
