@@ -79,6 +79,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(ControllerOptions options)
   self->watcher_ = std::move(watcher).value();
   self->Reload();
   FERRY_TRY(self->StartServer());
+  if (self->status_writer_) self->status_writer_->MarkDirty();  // now with the bound address
   spdlog::info("ferry-controller serving policy on {} from {}", self->address(), self->options_.manifest_dir.string());
   return controller;
 }

@@ -64,6 +64,9 @@ CompiledPolicy PolicyCompiler::Compile(smi::ResourceSet resources, const Workloa
   kept.insert(kept.end(), kept_compiled.begin(), kept_compiled.end());
 
   policy.base = std::move(result.snapshot);
+  // Agents enroll exactly the pods of these namespaces (standalone agents enroll every pod).
+  policy.base.mutable_mesh()->set_namespace_scoped(true);
+  for (const std::string& ns : policy.monitored_namespaces) policy.base.mutable_mesh()->add_monitored_namespaces(ns);
   policy.node_ips = inventory.node_ips;
   policy.exempt_node_ip = options_.exempt_node_ip;
   for (const v1::Workload& w : workloads) {

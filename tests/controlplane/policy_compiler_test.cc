@@ -31,6 +31,10 @@ TEST(PolicyCompiler, OnlyMonitoredNamespacesCount) {
                   BrokenTarget("broken-elsewhere", "other-mesh"), Target("unlabelled", "api", "db", "db-port", "default")})),
       WorkloadInventory{{}, {}});
   EXPECT_EQ(p.monitored_namespaces, std::set<std::string>{"shop"});
+  // Agents learn the membership from the snapshot: they enroll exactly these namespaces' pods.
+  EXPECT_TRUE(p.base.mesh().namespace_scoped());
+  ASSERT_EQ(p.base.mesh().monitored_namespaces_size(), 1);
+  EXPECT_EQ(p.base.mesh().monitored_namespaces(0), "shop");
   ASSERT_EQ(p.base.authorizations_size(), 1);
   EXPECT_EQ(p.base.authorizations(0).name(), "in-mesh");
   // Errors outside the mesh are not ours to report.
