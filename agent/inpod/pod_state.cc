@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/ipv4.h"
 
 namespace ferry::inpod {
@@ -48,17 +49,7 @@ Result<std::vector<PodSpec>> PodSpecsFromJson(const std::string& text) {
 }
 
 Result<void> SavePodState(const std::string& path, const std::vector<PodSpec>& pods) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("open " + tmp);
-  std::string text = PodSpecsToJson(pods);
-  ssize_t n = ::write(fd, text.data(), text.size());
-  bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok) return Error{saved, "write " + tmp};
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp);
-  return Ok();
+  return WriteFileAtomically(path, PodSpecsToJson(pods), 0600);
 }
 
 Result<std::vector<PodSpec>> LoadPodState(const std::string& path) {

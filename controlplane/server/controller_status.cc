@@ -1,5 +1,7 @@
 #include "controlplane/server/controller_status.h"
 
+#include "common/atomic_file.h"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -63,22 +65,6 @@ std::string RenderStatusJson(const ControllerStatus& status) {
       {"nodes", std::move(nodes)},
   };
   return out.dump(2) + "\n";
-}
-
-Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoError("open " + tmp.string());
-  for (size_t done = 0; done < content.size();) {
-    ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("write " + tmp.string());
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd.get()) != 0) return ErrnoError("fsync " + tmp.string());
-  fd.Reset();
-  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp.string() + " to " + path.string());
-  return Ok();
 }
 
 StatusFileWriter::StatusFileWriter(std::filesystem::path path, std::function<ControllerStatus()> collect)

@@ -37,10 +37,6 @@ struct ControllerStatus {
 //   "nackedVersion","nackError","agentVersion"}], ...}
 std::string RenderStatusJson(const ControllerStatus& status);
 
-// Write to a temporary file in the same directory, fsync, rename over `path`: readers see the
-// old or the new content, never a mix.
-Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content);
-
 // Rewrites the status file off the caller's thread (callers may be gRPC reactions, which must
 // not block on disk). Bursts of changes coalesce into one write.
 class StatusFileWriter {

@@ -6,6 +6,7 @@
 #     [ADD <host path>[:<guest path>] ...]   # extra files/binaries (--add); ELF files bring their libs
 #     [MODULES <list>]                        # --modules: "a,b" replaces the default set, "+a,b" adds
 #     [ENV <NAME=VALUE> ...]                  # --env for the guest command
+#     [MEMORY <MB>]                           # --memory: guest RAM (default 1024)
 #     [TIMEOUT <seconds>]                     # guest timeout (default 300)
 #     [EXPECT_EXIT <status>])                 # pass only when the runner exits with this status
 #
@@ -26,7 +27,7 @@ set(FERRY_QEMU_EXPECT_EXIT "${CMAKE_CURRENT_LIST_DIR}/tests/expect-exit.sh" CACH
     "inverts/compares the runner's exit status")
 
 function(ferry_qemu_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT;MODULES;EXPECT_EXIT" "COMMAND;ADD;ENV" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;MODULES;MEMORY;EXPECT_EXIT" "COMMAND;ADD;ENV" ${ARGN})
   if(NOT ARG_COMMAND)
     message(FATAL_ERROR "ferry_qemu_test(${name}): COMMAND is required")
   endif()
@@ -40,6 +41,9 @@ function(ferry_qemu_test name)
   set(runner_args --timeout ${ARG_TIMEOUT})
   if(ARG_MODULES)
     list(APPEND runner_args --modules ${ARG_MODULES})
+  endif()
+  if(ARG_MEMORY)
+    list(APPEND runner_args --memory ${ARG_MEMORY})
   endif()
   foreach(add IN LISTS ARG_ADD)
     list(APPEND runner_args --add ${add})

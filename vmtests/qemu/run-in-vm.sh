@@ -10,6 +10,11 @@
 #   /ferry/bin/<basename> (with every shared library it needs) and run from there. A word without
 #   '/' is looked up in the guest's PATH (/ferry/bin first, then busybox applets), so several
 #   binaries run as:  --add build/a --add build/b -- sh -c 'a --flag && b'
+#   The guest's /bin/sh is the host's /bin/sh (dash on Debian) with busybox providing the other
+#   commands, so `sh -c` and system() find programs through PATH as on the host (busybox ash
+#   would prefer its own applets: an added /usr/sbin/ip would lose to busybox's ip). /var/run is
+#   a link to /run (tmpfs), so `ip netns add` works once iproute2 is added:
+#   --add /usr/sbin/ip:/usr/sbin/ip.
 #   Args are passed verbatim. The command runs in /tmp with stdin at /dev/null, as root, with
 #   FERRY_REQUIRE_PRIVILEGED=1 and FERRY_IN_QEMU=1 in its environment.
 #
@@ -35,7 +40,7 @@
 # Exit status: the guest command's status, or
 #   124  the guest did not finish within --timeout (qemu is killed)
 #   125  the guest ended without reporting a status (crash, panic, failed mount/insmod in /init),
-#        or its kernel logged a BUG/Oops while the command exited 0
+#        or its kernel logged a WARNING/BUG/Oops while the command exited 0
 #   77   the kernel could not be obtained and FERRY_REQUIRE_PRIVILEGED is not 1 (a skip for ctest);
 #        with FERRY_REQUIRE_PRIVILEGED=1 this is 1: a missing kernel is a failure, never a skip
 #   1    the host side failed (missing qemu/busybox, a file to copy, a library ldd cannot find)
@@ -129,7 +134,7 @@ kernel_unavailable() {
 # Fills <root> with everything the guest needs.
 stage_guest() {
   local root=$1 run_id=$2
-  stage_skeleton "$root" && stage_busybox "$root" || return 1
+  stage_skeleton "$root" && stage_busybox "$root" && stage_host_shell "$root" || return 1
   install -m 755 "$SCRIPT_DIR/guest/init" "$root/init"
 
   local module_paths=() spec src dst
@@ -221,9 +226,10 @@ parse_guest_status() {
   RUN_STATUS=${marker#FERRY-VM-EXIT=}
   RUN_STATUS=${RUN_STATUS%% *}
   # A kernel bug hit during the test fails it even when the command exited 0.
-  # oops=panic already turns most into a missing marker; this catches BUGs that do not oops.
-  if grep -a -q -E '^\[ *[0-9]+\.[0-9]+\] (BUG:|Oops|general protection fault)' "$serial_log"; then
-    log "guest kernel reported a BUG/Oops (see console above)"
+  # oops=panic already turns most into a missing marker; this catches BUGs that do not oops and
+  # WARNINGs (a kernel WARN_ON is a kernel bug path: e.g. BPF or io_uring misuse the kernel caught).
+  if grep -a -q -E '^\[ *[0-9]+\.[0-9]+\] (WARNING:|BUG:|Oops|general protection fault)' "$serial_log"; then
+    log "guest kernel reported a WARNING/BUG/Oops (see console above)"
     ((RUN_STATUS == 0)) && RUN_STATUS=$EXIT_NO_STATUS
   fi
 }

@@ -13,6 +13,8 @@ is_elf() {
 copy_into_root() {
   local root=$1 src=$2 dst=$3
   mkdir -p "$root$(dirname "$dst")"
+  # A busybox applet link may already sit at <dst>: replace the link, never write through it.
+  [[ -L "$root$dst" ]] && rm -f "$root$dst"
   if is_elf "$src" && [[ "$STRIP_BINARIES" == 1 ]]; then
     strip --strip-debug -o "$root$dst" "$src" 2>/dev/null && return 0
   fi
@@ -67,10 +69,27 @@ stage_busybox() {
   done < <("$busybox" --list-full)
 }
 
+# The guest's /bin/sh is the host's (dash on Debian) when that is an ELF program: busybox ash runs
+# its own applet for any command named like one (`ip`, `grep`, ... even when /usr/sbin/ip exists),
+# so system("ip netns add ...") in a test would silently get busybox's ip, which lacks netns. With
+# the host's shell, commands resolve through PATH as on the host; busybox still provides the
+# applets (as links) and runs /init. Falls back to busybox ash when the host shell is not ELF.
+stage_host_shell() {
+  local root=$1 host_sh
+  host_sh=$(readlink -f /bin/sh) || host_sh=""
+  if [[ -z "$host_sh" ]] || ! is_elf "$host_sh" || [[ "$host_sh" == "$(readlink -f "$(command -v busybox)")" ]]; then
+    log "host /bin/sh is not a separate ELF shell; the guest's /bin/sh is busybox ash (applets win over PATH)"
+    return 0
+  fi
+  stage_path "$root" "$host_sh" /bin/sh
+}
+
 # Base directories and the few /etc files libc looks at.
 stage_skeleton() {
   local root=$1
-  mkdir -p "$root"/{dev,proc,sys,run,tmp,root,etc/ferry,ferry/bin,lib/modules}
+  mkdir -p "$root"/{dev,proc,sys,run,tmp,root,var,etc/ferry,ferry/bin,lib/modules}
+  # As on the host: /var/run is /run (a tmpfs in the guest), e.g. for `ip netns add`.
+  ln -s /run "$root/var/run"
   echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
   echo 'root:x:0:' >"$root/etc/group"
   printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$root/etc/hosts"

@@ -142,6 +142,32 @@ TEST(SelfTest, KtlsTransmitEncryptsWhatTheAppWrites) {
   EXPECT_EQ(*recovered, message);
 }
 
+// `ip netns add` keeps its namespaces under /var/run/netns, and /run is the guest's tmpfs.
+TEST(SelfTest, VarRunIsRun) {
+  struct stat var_run {}, run {};
+  ASSERT_EQ(stat("/var/run", &var_run), 0);
+  ASSERT_EQ(stat("/run", &run), 0);
+  EXPECT_TRUE(var_run.st_dev == run.st_dev && var_run.st_ino == run.st_ino);
+}
+
+// Tests shell out (system("ip netns add ...")) and must get the program PATH names, as on the
+// host: busybox ash would run its own applet for any applet name (`ip`, `hostname`) instead.
+TEST(SelfTest, ShellResolvesCommandsThroughPath) {
+  const std::string dir = "/tmp/qemuhelper-path";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  std::ofstream(dir + "/hostname") << "#!/bin/sh\necho from-path\n";
+  ASSERT_EQ(chmod((dir + "/hostname").c_str(), 0755), 0);
+  FILE* out = popen(("PATH=" + dir + ":$PATH hostname").c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  char line[64] = {};
+  bool read = fgets(line, sizeof(line), out) != nullptr;
+  pclose(out);
+  std::remove((dir + "/hostname").c_str());
+  rmdir(dir.c_str());
+  ASSERT_TRUE(read);
+  EXPECT_EQ(std::string(line), "from-path\n") << "/bin/sh ran a builtin applet instead of the PATH's program";
+}
+
 TEST(SelfTest, DISABLED_DeliberateFailure) { FAIL() << "deliberate failure to test exit status propagation"; }
 
 }  // namespace
