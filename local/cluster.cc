@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,6 +10,7 @@
 #include "agent/enroll/enroll_protocol.h"
 #include "common/ipv4.h"
 #include "local/cgroup.h"
+#include "local/ip_command.h"
 
 namespace ferry::local {
 
@@ -21,29 +21,17 @@ namespace {
 
 constexpr const char* kPinBase = "/sys/fs/bpf/ferry";
 
-Result<void> RunIp(const std::vector<std::string>& args) {
-  SpawnOptions o;
-  o.argv = {"/usr/sbin/ip"};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  auto r = RunCommand(o, std::chrono::seconds(20));
-  if (!r.ok()) return r.error();
-  if (r->exit_code != 0) {
-    std::string cmd;
-    for (const auto& a : o.argv) cmd += a + " ";
-    return MakeError(cmd + "failed: " + r->errors + r->output);
-  }
-  return Ok();
-}
-
-bool NetnsExists(const std::string& name) { return fs::exists("/var/run/netns/" + name); }
-
 }  // namespace
+
+std::string UnderlayIp(int node_index) { return "198.19.0." + std::to_string(10 + node_index); }
+std::string PodSubnet(int node_index) { return "198.18." + std::to_string(node_index) + ".0/24"; }
 
 std::string Pod::Ip() const { return FormatIpv4(ip); }
 
 LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)) {}
 
 LocalCluster::~LocalCluster() {
+  if (!owned_) return;
   if (auto r = Down(); !r.ok()) spdlog::warn("local cluster teardown: {}", r.error().Message());
 }
 
@@ -53,12 +41,23 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Create(const ClusterOptions&
   auto cluster = std::unique_ptr<LocalCluster>(new LocalCluster(options));
   auto root = FindCgroup2Root();
   if (!root.ok()) return root.error();
-  cluster->cgroup_root_ = *root + "/ferry-" + options.name;
+  cluster->cgroup_root_ = *root + "/" + options.name;
+  if (fs::exists(cluster->cgroup_root_))
+    return MakeError("cgroup " + cluster->cgroup_root_ + " already exists: is another local cluster running?");
+  if (options.underlay && HostLinkExists(kUnderlayBridge))
+    return MakeError(std::string("link ") + kUnderlayBridge + " already exists: is another local cluster running?");
+  for (int i = 1; i <= options.nodes; ++i) {
+    std::string netns = options.name + "-node-" + std::to_string(i);
+    if (NetnsExists(netns)) return MakeError("netns " + netns + " already exists: is another local cluster running?");
+  }
   std::error_code ec;
   fs::create_directories(options.state_dir + "/logs", ec);
   if (ec) return MakeError("create " + options.state_dir + ": " + ec.message());
-  for (int i = 1; i <= options.nodes; ++i) {
-    if (auto r = cluster->CreateNode(i); !r.ok()) return r.error();  // ~LocalCluster cleans up
+  // From here on a failure tears down whatever exists (~LocalCluster).
+  for (int i = 1; i <= options.nodes; ++i) FERRY_TRY(cluster->CreateNode(i));
+  if (options.underlay) {
+    FERRY_TRY(cluster->CreateUnderlay());
+    for (const auto& n : cluster->nodes_) FERRY_TRY(cluster->ConnectNode(n));
   }
   return cluster;
 }
@@ -68,7 +67,7 @@ Result<void> LocalCluster::CreateNode(int index) {
   n.index = index;
   n.name = "node-" + std::to_string(index);
   n.netns_name = options_.name + "-" + n.name;
-  n.netns_path = "/var/run/netns/" + n.netns_name;
+  n.netns_path = NetnsPath(n.netns_name);
   n.cgroup = cgroup_root_ + "/" + n.name;
   n.pod_cgroup = n.cgroup + "/pods";
   n.agent_cgroup = n.cgroup + "/agent";
@@ -77,8 +76,8 @@ Result<void> LocalCluster::CreateNode(int index) {
   n.enroll_socket = n.state_dir + "/agent.sock";
   n.policy_file = n.state_dir + "/policy.yaml";
   n.agent_log = LogPath(n.name + "-agent");
-  n.pod_subnet = "198.18." + std::to_string(index) + ".0/24";
-  if (NetnsExists(n.netns_name)) return MakeError("netns " + n.netns_name + " already exists: is another local cluster running?");
+  n.pod_subnet = PodSubnet(index);
+  if (options_.underlay) n.underlay_ip = UnderlayIp(index);
   nodes_.push_back(n);  // from here on Down() removes whatever exists
   FERRY_TRY(RunIp({"netns", "add", n.netns_name}));
   FERRY_TRY(RunIp({"-n", n.netns_name, "link", "set", "lo", "up"}));
@@ -91,185 +90,151 @@ Result<void> LocalCluster::CreateNode(int index) {
   return Ok();
 }
 
+Node* LocalCluster::FindNode(const std::string& name) {
+  for (auto& n : nodes_)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
 json LocalCluster::CniConfig(const Node& n) const {
+  // The route covers every pod subnet and the service VIPs (198.18.0.0/15) through the node.
   json ipam = {{"type", "host-local"},
                {"ranges", json::array({json::array({{{"subnet", n.pod_subnet}}})})},
+               {"routes", json::array({{{"dst", "198.18.0.0/15"}}})},
                {"dataDir", n.state_dir + "/ipam"}};
   json bridge = {{"type", "bridge"}, {"bridge", "ferry0"}, {"isGateway", true},
                  {"ipMasq", false},   {"hairpinMode", false}, {"ipam", ipam}};
-  return {{"cniVersion", "1.0.0"}, {"name", options_.name + "-" + n.name}, {"plugins", json::array({bridge})}};
+  json plugins = json::array({bridge});
+  if (options_.chain_ferry_cni) plugins.push_back({{"type", "ferry-cni"}, {"agentSocket", n.enroll_socket}});
+  return {{"cniVersion", "1.0.0"}, {"name", options_.name + "-" + n.name}, {"plugins", plugins}};
 }
 
 CniRuntime LocalCluster::Cni(const Node& n) const {
-  return CniRuntime(options_.cni_plugin_dir, n.netns_path, n.state_dir + "/cni-cache");
+  return CniRuntime(options_.cni_plugin_dirs, n.netns_path, n.state_dir + "/cni-cache");
 }
 
 std::string LocalCluster::LogPath(const std::string& what) const {
   return options_.state_dir + "/logs/" + what + ".log";
 }
 
+std::vector<std::string> LocalCluster::AgentArgs(const Node& n) const {
+  std::vector<std::string> argv = {options_.agent_binary, "--node",      n.name,      "--pod-cgroup",
+                                   n.pod_cgroup,          "--pin-dir",   n.pin_dir,   "--state-dir",
+                                   n.state_dir,           "--enroll-socket", n.enroll_socket};
+  if (options_.policy_source == PolicySource::kController) {
+    argv.insert(argv.end(), {"--controller", options_.controller_address});
+  } else {
+    argv.insert(argv.end(), {"--policy-file", n.policy_file});
+  }
+  return argv;
+}
+
 Result<void> LocalCluster::StartAgent(int index, const std::vector<std::string>& extra_args) {
   Node& n = node(index);
-  if (n.agent_pid > 0 && AgentRunning(index)) return MakeError(n.name + ": agent already running");
+  if (AgentRunning(index)) return MakeError(n.name + ": agent already running");
   SpawnOptions o;
-  o.argv = {options_.agent_binary,  "--node",         n.name,
-            "--pod-cgroup",         n.pod_cgroup,     "--pin-dir",
-            n.pin_dir,              "--state-dir",    n.state_dir,
-            "--enroll-socket",      n.enroll_socket,  "--policy-file",
-            n.policy_file};
+  o.argv = AgentArgs(n);
   o.argv.insert(o.argv.end(), extra_args.begin(), extra_args.end());
   o.netns_path = n.netns_path;
   o.cgroup = n.agent_cgroup;
   o.stdout_path = n.agent_log;
+  o.detach = true;
   auto pid = Spawn(o);
   if (!pid.ok()) return pid.error();
   n.agent_pid = *pid;
-  Track(*pid);
+  auto id = IdentifyProcess(*pid);
+  n.agent_start_time = id.ok() ? id->start_time : 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto code = WaitExit(*pid, std::chrono::milliseconds(0))) {
       n.agent_pid = -1;
       return MakeError(n.name + ": agent exited with status " + std::to_string(*code) + " (log: " + n.agent_log + ")");
     }
-    auto reply = enroll::SendRequest(n.enroll_socket, R"({"op":"list"})", 1000);
-    if (reply.ok()) return Ok();
+    if (EnrolledPods(index).ok()) return Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return MakeError(n.name + ": agent did not answer on " + n.enroll_socket + " within 20 s");
+  return MakeError(n.name + ": agent did not answer on " + n.enroll_socket + " within 20 s (log: " + n.agent_log + ")");
 }
 
 bool LocalCluster::AgentRunning(int index) {
   Node& n = node(index);
-  return n.agent_pid > 0 && ::kill(n.agent_pid, 0) == 0 && !WaitExit(n.agent_pid, std::chrono::milliseconds(0));
+  return IsAlive({n.agent_pid, n.agent_start_time});
 }
 
 Result<void> LocalCluster::StopAgent(int index, int signal) {
   Node& n = node(index);
-  if (n.agent_pid <= 0) return MakeError(n.name + ": no agent running");
+  if (!AgentRunning(index)) return MakeError(n.name + ": no agent running");
+  ProcessId agent{n.agent_pid, n.agent_start_time};
   ::kill(n.agent_pid, signal);
-  if (!WaitExit(n.agent_pid, std::chrono::seconds(10))) StopProcess(n.agent_pid);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (IsAlive(agent) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  StopDetached(agent);  // reaps it, or forces it when it ignored `signal`
   n.agent_pid = -1;
   return Ok();
 }
 
-Result<Pod*> LocalCluster::AddPod(const PodOptions& options) {
-  std::string key = options.namespace_name + "/" + options.name;
-  if (pods_.count(key)) return MakeError("pod " + key + " already exists");
-  if (options.node < 1 || options.node > static_cast<int>(nodes_.size())) return MakeError("no node " + std::to_string(options.node));
-  Node& n = node(options.node);
-  auto pod = std::make_unique<Pod>();
-  pod->options = options;
-  pod->netns_name = options_.name + "-" + options.namespace_name + "-" + options.name;
-  pod->netns_path = "/var/run/netns/" + pod->netns_name;
-  pod->cgroup = n.pod_cgroup + "/" + options.namespace_name + "_" + options.name;
-  Pod* raw = pod.get();
-  pods_[key] = std::move(pod);
-  auto fail = [&](Error e) -> Result<Pod*> {
-    (void)RemovePod(options.namespace_name, options.name);
-    return e;
-  };
-  if (auto r = RunIp({"netns", "add", raw->netns_name}); !r.ok()) return fail(r.error());
-  if (auto r = RunIp({"-n", raw->netns_name, "link", "set", "lo", "up"}); !r.ok()) return fail(r.error());
-  if (auto r = MakeCgroup(raw->cgroup); !r.ok()) return fail(r.error());
-  CniAttachment att{raw->netns_name, raw->netns_path, "eth0",
-                    "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + options.namespace_name + ";K8S_POD_NAME=" + options.name};
-  auto added = Cni(n).Add(CniConfig(n), att);
-  if (!added.ok()) return fail(added.error());
-  raw->ip = added->ip;
-  if (options.enroll) {
-    if (auto r = EnrollPod(*raw); !r.ok()) return fail(r.error());
-  }
-  return raw;
-}
-
-Result<void> LocalCluster::EnrollPod(const Pod& pod) {
-  inpod::PodSpec spec{pod.options.namespace_name, pod.options.name, pod.options.service_account, pod.netns_path, pod.ip};
-  auto reply = enroll::SendRequest(node(pod.options.node).enroll_socket, enroll::AddRequest(spec), 10000);
-  if (!reply.ok()) return MakeError("enroll " + pod.Key() + ": " + reply.error().Message());
-  auto doc = json::parse(*reply, nullptr, false);
-  if (doc.is_discarded() || !doc.value("ok", false))
-    return MakeError("enroll " + pod.Key() + ": agent refused: " + *reply);
-  return Ok();
-}
-
-Result<void> LocalCluster::UnenrollPod(const Pod& pod) {
-  auto reply = enroll::SendRequest(node(pod.options.node).enroll_socket,
-                                   enroll::RemoveRequest(pod.options.namespace_name, pod.options.name), 10000);
-  if (!reply.ok()) return MakeError("unenroll " + pod.Key() + ": " + reply.error().Message());
-  auto doc = json::parse(*reply, nullptr, false);
-  if (doc.is_discarded() || !doc.value("ok", false)) return MakeError("unenroll " + pod.Key() + ": " + *reply);
-  return Ok();
-}
-
-Result<void> LocalCluster::RemovePod(const std::string& namespace_name, const std::string& name) {
-  auto it = pods_.find(namespace_name + "/" + name);
-  if (it == pods_.end()) return Ok();
-  Pod& pod = *it->second;
-  Node& n = node(pod.options.node);
-  std::string errors;
-  if (pod.options.enroll && AgentRunning(pod.options.node)) (void)UnenrollPod(pod);
-  if (auto r = RemoveCgroupTree(pod.cgroup); !r.ok()) errors += r.error().Message() + "; ";
-  if (NetnsExists(pod.netns_name)) {
-    CniAttachment att{pod.netns_name, pod.netns_path, "eth0", ""};
-    if (auto r = Cni(n).Del(CniConfig(n), att); !r.ok()) errors += r.error().Message() + "; ";
-    if (auto r = RunIp({"netns", "del", pod.netns_name}); !r.ok()) errors += r.error().Message() + "; ";
-  }
-  pods_.erase(it);
-  if (!errors.empty()) return MakeError("remove pod " + namespace_name + "/" + name + ": " + errors);
-  return Ok();
-}
-
-Pod* LocalCluster::FindPod(const std::string& namespace_name, const std::string& name) {
-  auto it = pods_.find(namespace_name + "/" + name);
-  return it == pods_.end() ? nullptr : it->second.get();
-}
-
-Result<pid_t> LocalCluster::StartInPod(const Pod& pod, const std::vector<std::string>& argv,
-                                       const std::string& log_path, const std::map<std::string, std::string>& env) {
-  SpawnOptions o;
-  o.argv = argv;
-  o.env = env;
-  o.netns_path = pod.netns_path;
-  o.cgroup = pod.cgroup;
-  o.stdout_path = log_path;
-  auto pid = Spawn(o);
-  if (pid.ok()) Track(*pid);
-  return pid;
-}
-
-Result<CommandResult> LocalCluster::RunInPod(const Pod& pod, const std::vector<std::string>& argv,
-                                             std::chrono::milliseconds timeout) {
-  SpawnOptions o;
-  o.argv = argv;
-  o.netns_path = pod.netns_path;
-  o.cgroup = pod.cgroup;
-  return RunCommand(o, timeout);
-}
-
-Result<void> LocalCluster::Down() {
-  if (down_) return Ok();
-  down_ = true;
-  std::string errors;
-  for (pid_t pid : processes_) StopProcess(pid, std::chrono::seconds(2));
-  processes_.clear();
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (const auto& [k, p] : pods_) keys.emplace_back(p->options.namespace_name, p->options.name);
-  for (const auto& [ns, name] : keys) {
-    if (auto r = RemovePod(ns, name); !r.ok()) errors += r.error().Message() + "; ";
-  }
-  for (const auto& n : nodes_) {
-    if (NetnsExists(n.netns_name)) {
-      if (auto r = RunIp({"netns", "del", n.netns_name}); !r.ok()) errors += r.error().Message() + "; ";
-    }
-    std::error_code ec;
-    fs::remove_all(n.pin_dir, ec);  // bpffs: unlinking pins detaches links whose last reference this was
-    if (ec) errors += "remove " + n.pin_dir + ": " + ec.message() + "; ";
-  }
-  if (auto r = RemoveCgroupTree(cgroup_root_); !r.ok()) errors += r.error().Message() + "; ";
+Result<void> LocalCluster::StartController(ControllerProcess c) {
+  std::string cgroup = cgroup_root_ + "/controller";
+  FERRY_TRY(MakeCgroup(cgroup));
   std::error_code ec;
-  if (fs::is_empty(kPinBase, ec)) fs::remove(kPinBase, ec);
-  if (!errors.empty()) return MakeError(errors);
-  return Ok();
+  fs::remove(c.status_file, ec);  // its reappearance says the controller is up
+  SpawnOptions o;
+  o.argv = {c.binary, "--manifests", c.manifest_dir, "--listen", c.listen_address, "--status-file", c.status_file};
+  if (!c.mesh_name.empty()) o.argv.insert(o.argv.end(), {"--mesh-name", c.mesh_name});
+  o.cgroup = cgroup;
+  o.stdout_path = c.log;
+  o.detach = true;
+  auto pid = Spawn(o);
+  if (!pid.ok()) return pid.error();
+  auto id = IdentifyProcess(*pid);
+  c.process = id.ok() ? *id : ProcessId{*pid, 0};
+  controller_ = c;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto code = WaitExit(*pid, std::chrono::milliseconds(0)))
+      return MakeError("ferry-controller exited with status " + std::to_string(*code) + " (log: " + c.log + ")");
+    if (fs::exists(c.status_file)) return Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return MakeError("ferry-controller wrote no status file within 20 s (log: " + c.log + ")");
+}
+
+Result<void> LocalCluster::WaitForAcks(std::chrono::milliseconds timeout) {
+  if (!controller_) return MakeError("no controller running");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string waiting;
+  for (;;) {
+    std::ifstream in(controller_->status_file);
+    json status = json::parse(in, nullptr, false);
+    std::map<std::string, bool> acked;
+    if (!status.is_discarded()) {
+      for (const auto& n : status.value("nodes", json::array())) {
+        const json version = n.value("version", json());
+        const json acked_version = n.value("ackedVersion", json());
+        acked[n.value("node", "")] = !acked_version.is_null() && acked_version == version &&
+                                     acked_version != json(0) && acked_version != json("");
+      }
+    }
+    waiting.clear();
+    for (const auto& n : nodes_)
+      if (!acked[n.name]) waiting += " " + n.name;
+    if (waiting.empty()) return Ok();
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return MakeError("agents that have not ACKed a snapshot:" + waiting + " (status: " + controller_->status_file + ")");
+}
+
+Result<std::vector<std::string>> LocalCluster::EnrolledPods(int index) {
+  auto reply = enroll::SendRequest(node(index).enroll_socket, R"({"op":"list"})", 2000);
+  if (!reply.ok()) return reply.error();
+  auto doc = json::parse(*reply, nullptr, false);
+  if (doc.is_discarded() || !doc.value("ok", false)) return MakeError("agent list: " + *reply);
+  std::vector<std::string> keys;
+  for (const auto& p : doc.value("pods", json::array()))
+    keys.push_back(p.value("namespace", "") + "/" + p.value("name", ""));
+  return keys;
 }
 
 }  // namespace ferry::local

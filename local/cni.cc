@@ -1,5 +1,7 @@
 #include "local/cni.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,8 +13,18 @@ namespace ferry::local {
 
 using nlohmann::json;
 
-CniRuntime::CniRuntime(std::string plugin_dir, std::string exec_netns, std::string cache_dir)
-    : plugin_dir_(std::move(plugin_dir)), exec_netns_(std::move(exec_netns)), cache_dir_(std::move(cache_dir)) {}
+CniRuntime::CniRuntime(std::vector<std::string> plugin_dirs, std::string exec_netns, std::string cache_dir)
+    : plugin_dirs_(std::move(plugin_dirs)), exec_netns_(std::move(exec_netns)), cache_dir_(std::move(cache_dir)) {}
+
+Result<std::string> CniRuntime::FindPlugin(const std::string& type) const {
+  for (const auto& dir : plugin_dirs_) {
+    std::string path = dir + "/" + type;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  std::string searched;
+  for (const auto& dir : plugin_dirs_) searched += (searched.empty() ? "" : ":") + dir;
+  return MakeError("CNI plugin " + type + " not found in " + searched, ENOENT);
+}
 
 std::string CniRuntime::CachePath(const json& conflist, const CniAttachment& a) const {
   return cache_dir_ + "/" + conflist.value("name", "net") + "-" + a.container_id + "-" + a.ifname + ".json";
@@ -27,10 +39,14 @@ Result<json> CniRuntime::Invoke(const std::string& command, const json& conflist
   config["cniVersion"] = conflist.value("cniVersion", "1.0.0");
   if (!prev_result.is_null()) config["prevResult"] = prev_result;
 
+  auto binary = FindPlugin(type);
+  if (!binary.ok()) return binary.error();
+  std::string cni_path;
+  for (const auto& dir : plugin_dirs_) cni_path += (cni_path.empty() ? "" : ":") + dir;
   SpawnOptions o;
-  o.argv = {plugin_dir_ + "/" + type};
+  o.argv = {*binary};
   o.env = {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", a.container_id}, {"CNI_NETNS", a.netns_path},
-           {"CNI_IFNAME", a.ifname},  {"CNI_PATH", plugin_dir_},           {"CNI_ARGS", a.args}};
+           {"CNI_IFNAME", a.ifname},  {"CNI_PATH", cni_path},              {"CNI_ARGS", a.args}};
   o.netns_path = exec_netns_;
   o.stdin_data = config.dump();
   auto run = RunCommand(o, std::chrono::seconds(30));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -28,10 +29,11 @@ struct CniResult {
 
 class CniRuntime {
  public:
-  // plugin_dir: where plugin binaries live. exec_netns: netns path the plugins run in (the
+  // plugin_dirs: where plugin binaries live, searched in order and passed on as CNI_PATH (a
+  // chained plugin such as ferry-cni may live apart from the distribution's). exec_netns: netns path the plugins run in (the
   // "host" side of the attachment: the local node), empty = the caller's. cache_dir: where ADD
   // results are kept for DEL/CHECK.
-  CniRuntime(std::string plugin_dir, std::string exec_netns, std::string cache_dir);
+  CniRuntime(std::vector<std::string> plugin_dirs, std::string exec_netns, std::string cache_dir);
 
   Result<CniResult> Add(const nlohmann::json& conflist, const CniAttachment& attachment);
   // Idempotent: a missing cached result or an already-removed attachment is not an error.
@@ -44,7 +46,9 @@ class CniRuntime {
                                 const CniAttachment& attachment);
   std::string CachePath(const nlohmann::json& conflist, const CniAttachment& attachment) const;
 
-  std::string plugin_dir_;
+  Result<std::string> FindPlugin(const std::string& type) const;
+
+  std::vector<std::string> plugin_dirs_;
   std::string exec_netns_;
   std::string cache_dir_;
 };

@@ -32,7 +32,7 @@ void WaitForListener(local::LocalCluster& cluster, const local::Pod& pod, int po
 
 void MeshFixture::SetUp() {
   FERRY_REQUIRE_PRIVILEGED();
-  std::string name = "fdp" + std::to_string(getpid());
+  std::string name = "ferrydp" + std::to_string(getpid());
   state_dir_ = "/tmp/ferry-vmtest-" + name;
   local::ClusterOptions options;
   options.name = name;
@@ -46,7 +46,7 @@ void MeshFixture::SetUp() {
   ASSERT_TRUE(started.ok()) << started.error().Message();
 
   auto add = [&](const char* ns, const char* pod_name, const char* sa, bool enroll) -> local::Pod* {
-    auto pod = cluster_->AddPod({ns, pod_name, sa, 1, enroll});
+    auto pod = cluster_->AddPod({ns, pod_name, sa, 1, enroll, {}});
     EXPECT_TRUE(pod.ok()) << pod.error().Message();
     return pod.ok() ? *pod : nullptr;
   };

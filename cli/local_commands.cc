@@ -1,0 +1,173 @@
+// `ferryctl local apply|delete|exec` and `ferryctl namespace add|remove`.
+#include "cli/local_commands.h"
+
+#include <algorithm>
+#include <ostream>
+
+#include "cli/state_lock.h"
+#include "local/workloads.h"
+
+namespace ferry::cli {
+
+namespace {
+
+// Opens the cluster under its lock; prints why not on failure.
+struct LockedContext {
+  std::optional<StateLock> lock;
+  std::optional<LocalContext> ctx;
+};
+
+LockedContext OpenLocked(const std::string& state_dir, std::ostream& err) {
+  LockedContext locked;
+  std::string state = AbsoluteStateDir(state_dir);
+  if (!std::filesystem::exists(state + "/cluster.json")) {
+    err << "error: no local cluster recorded in " << state << " (run `ferryctl local up` first)\n";
+    return locked;
+  }
+  auto lock = StateLock::Acquire(state);
+  if (!lock.ok()) {
+    err << "error: " << lock.error().Message() << "\n";
+    return locked;
+  }
+  locked.lock.emplace(std::move(lock).value());
+  auto ctx = OpenContext(state);
+  if (!ctx.ok()) {
+    err << "error: " << ctx.error().Message() << "\n";
+    return locked;
+  }
+  locked.ctx.emplace(std::move(ctx).value());
+  return locked;
+}
+
+int ReportReconcile(LocalContext& ctx, std::ostream& out, std::ostream& err, int earlier_failures) {
+  auto errors = Reconcile(ctx, out);
+  for (const auto& e : errors) err << "error: " << e << "\n";
+  return errors.empty() && earlier_failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int LocalApply(const std::string& state_dir, const std::string& path, const std::string& default_ns,
+               std::ostream& out, std::ostream& err) {
+  auto parsed = local::ReadManifestPath(path, default_ns);
+  if (!parsed.ok()) {
+    err << "error: " << parsed.error().Message() << "\n";
+    return 1;
+  }
+  for (const auto& e : parsed->errors) err << "error: " << e << "\n";
+  if (parsed->manifests.empty()) {
+    err << "error: no resources found in " << path << "\n";
+    return 1;
+  }
+  auto locked = OpenLocked(state_dir, err);
+  if (!locked.ctx) return 1;
+  int refused = StoreManifests(*locked.ctx, parsed->manifests, out);
+  return ReportReconcile(*locked.ctx, out, err, refused + static_cast<int>(parsed->errors.size()));
+}
+
+int LocalDelete(const std::string& state_dir, const std::string& path, const std::string& default_ns,
+                std::ostream& out, std::ostream& err) {
+  auto parsed = local::ReadManifestPath(path, default_ns);
+  if (!parsed.ok()) {
+    err << "error: " << parsed.error().Message() << "\n";
+    return 1;
+  }
+  for (const auto& e : parsed->errors) err << "error: " << e << "\n";
+  auto locked = OpenLocked(state_dir, err);
+  if (!locked.ctx) return 1;
+  int missing = DeleteManifests(*locked.ctx, parsed->manifests, out);
+  return ReportReconcile(*locked.ctx, out, err, missing + static_cast<int>(parsed->errors.size()));
+}
+
+namespace {
+
+// deploy/NAME (or deployment/NAME) → the first of its pods; anything else is a pod name.
+std::optional<std::string> ResolvePodName(LocalContext& ctx, const std::string& ns, const std::string& target,
+                                          std::ostream& err) {
+  auto slash = target.find('/');
+  if (slash == std::string::npos) return target;
+  std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
+  if (kind == "pod" || kind == "pods" || kind == "po") return name;
+  if (kind != "deploy" && kind != "deployment" && kind != "deployments") {
+    err << "error: " << kind << ": only pods and deploy/NAME can be exec'd into\n";
+    return std::nullopt;
+  }
+  auto resources = ctx.store.LoadAll();
+  if (!resources.ok()) {
+    err << "error: " << resources.error().Message() << "\n";
+    return std::nullopt;
+  }
+  for (const auto& p : local::ExpandWorkloads(*resources).pods) {
+    if (p.namespace_name == ns && p.owner == "Deployment/" + name && ctx.cluster->FindPod(ns, p.name)) return p.name;
+  }
+  err << "error: deployment " << name << " in namespace " << ns << " has no running pod\n";
+  return std::nullopt;
+}
+
+}  // namespace
+
+int LocalExec(const std::string& state_dir, const std::string& ns, const std::string& target,
+              const std::vector<std::string>& command, std::ostream& err) {
+  if (command.empty()) {
+    err << "error: no command given (ferryctl local exec -n NS POD -- CMD...)\n";
+    return 2;
+  }
+  std::optional<LocalContext> ctx;
+  {
+    // The lock is held only while reading the state: the command may run for a long time.
+    auto locked = OpenLocked(state_dir, err);
+    if (!locked.ctx) return 1;
+    ctx.emplace(std::move(*locked.ctx));
+  }
+  auto pod_name = ResolvePodName(*ctx, ns, target, err);
+  if (!pod_name) return 1;
+  local::Pod* pod = ctx->cluster->FindPod(ns, *pod_name);
+  if (!pod) {
+    err << "error: pod " << *pod_name << " not found in namespace " << ns << "\n";
+    return 1;
+  }
+  auto status = ctx->cluster->ExecInPod(*pod, command);
+  if (!status.ok()) {
+    err << "error: " << status.error().Message() << "\n";
+    return 1;
+  }
+  return *status;
+}
+
+int NamespaceMembership(const std::string& state_dir, const std::string& ns, const std::string& mesh_name, bool add,
+                        std::ostream& out, std::ostream& err) {
+  auto locked = OpenLocked(state_dir, err);
+  if (!locked.ctx) return 1;
+  LocalContext& ctx = *locked.ctx;
+  std::string mesh = mesh_name.empty() ? ctx.mesh_name : mesh_name;
+  auto stored = ctx.store.Get("Namespace", "", ns);
+  local::Manifest m;
+  if (stored) {
+    m = *stored;
+  } else {
+    if (!add) {
+      out << "namespace " << ns << " is not in mesh " << mesh << "\n";
+      return 0;
+    }
+    m.api_version = "v1";
+    m.kind = "Namespace";
+    m.name = ns;
+    m.doc["apiVersion"] = "v1";
+    m.doc["kind"] = "Namespace";
+    m.doc["metadata"]["name"] = ns;
+  }
+  YAML::Node labels = local::Field(m.doc, "metadata", "labels");
+  if (add) {
+    m.doc["metadata"]["labels"][local::kMonitoredByLabel] = mesh;
+  } else if (labels && labels.IsMap()) {
+    m.doc["metadata"]["labels"].remove(local::kMonitoredByLabel);
+  }
+  if (auto r = ctx.store.Put(m); !r.ok()) {
+    err << "error: " << r.error().Message() << "\n";
+    return 1;
+  }
+  out << "namespace " << ns << (add ? " added to" : " removed from") << " mesh " << mesh << "\n";
+  return ReportReconcile(ctx, out, err, 0);
+}
+
+}  // namespace ferry::cli

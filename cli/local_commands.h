@@ -1,0 +1,52 @@
+// The verbs of `ferryctl local` and `ferryctl namespace`. Each returns the process exit status
+// and writes what a user should see to `out` (results) and `err` (problems).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cli/reconcile.h"
+
+namespace ferry::cli {
+
+constexpr const char* kDefaultStateDir = "/var/lib/ferry/local";
+constexpr const char* kControllerListen = "198.19.0.1:15012";
+
+struct UpOptions {
+  std::string state_dir = kDefaultStateDir;
+  int nodes = 2;
+  std::string mesh_name = "ferry";
+  std::string agent_bin, controller_bin, cni_bin;  // empty = found automatically
+  std::string agent_mode = "auto";                 // auto | controller | policy-file
+  int ack_timeout_s = 60;
+};
+
+int LocalUp(const UpOptions& options, std::ostream& out, std::ostream& err);
+int LocalDown(const std::string& state_dir, std::ostream& out, std::ostream& err);
+int LocalApply(const std::string& state_dir, const std::string& path, const std::string& default_ns, std::ostream& out,
+               std::ostream& err);
+int LocalDelete(const std::string& state_dir, const std::string& path, const std::string& default_ns,
+                std::ostream& out, std::ostream& err);
+
+struct GetOptions {
+  std::string state_dir = kDefaultStateDir;
+  std::string what;       // pods | services | nodes
+  std::string namespace_name;  // empty = all
+  std::string output = "table";  // table | json
+};
+int LocalGet(const GetOptions& options, std::ostream& out, std::ostream& err);
+
+// target: a pod name or deploy/NAME (its first pod).
+int LocalExec(const std::string& state_dir, const std::string& namespace_name, const std::string& target,
+              const std::vector<std::string>& command, std::ostream& err);
+
+// Sets (add) or removes the ferry.sh/monitored-by label on the stored Namespace.
+int NamespaceMembership(const std::string& state_dir, const std::string& namespace_name, const std::string& mesh_name,
+                        bool add, std::ostream& out, std::ostream& err);
+
+// Opens the recorded cluster and its manifest store; resolves `state_dir` to an absolute path.
+Result<LocalContext> OpenContext(const std::string& state_dir);
+std::string AbsoluteStateDir(const std::string& state_dir);
+
+}  // namespace ferry::cli

@@ -1,0 +1,119 @@
+// ferryctl: Ferry's command-line tool. Today: `local` (a cluster on this machine) and
+// `namespace add|remove` (mesh membership).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/local_commands.h"
+
+namespace {
+
+using namespace ferry::cli;
+
+struct Invocation {
+  std::function<int()> run;
+};
+
+void AddStateOption(CLI::App* cmd, std::string& state_dir) {
+  cmd->add_option("--state", state_dir, "state directory of the local cluster")->capture_default_str();
+}
+
+void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
+  CLI::App* local = app.add_subcommand("local", "a Ferry cluster on this machine (nodes are network namespaces)");
+  local->require_subcommand(1);
+
+  static UpOptions up;
+  CLI::App* up_cmd = local->add_subcommand("up", "create the nodes, start the controller and one agent per node");
+  up_cmd->add_option("--nodes", up.nodes, "number of nodes")->capture_default_str()->check(CLI::Range(1, 200));
+  up_cmd->add_option("--mesh-name", up.mesh_name, "namespaces labelled ferry.sh/monitored-by=<name> are meshed")
+      ->capture_default_str();
+  up_cmd->add_option("--agent-bin", up.agent_bin, "ferry-agent to run (default: next to ferryctl, or the build's)");
+  up_cmd->add_option("--controller-bin", up.controller_bin, "ferry-controller to run");
+  up_cmd->add_option("--cni-bin", up.cni_bin, "ferry-cni to chain after bridge + host-local");
+  up_cmd->add_option("--agent-mode", up.agent_mode,
+                     "controller: agents subscribe to the controller; policy-file: standalone agents; auto: "
+                     "controller when the agent supports it")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "controller", "policy-file"}));
+  up_cmd->add_option("--ack-timeout", up.ack_timeout_s, "seconds to wait for every agent to ACK a snapshot")
+      ->capture_default_str();
+  AddStateOption(up_cmd, state_dir);
+  up_cmd->callback([&] { inv.run = [&] { up.state_dir = state_dir; return LocalUp(up, std::cout, std::cerr); }; });
+
+  CLI::App* down = local->add_subcommand("down", "remove everything the local cluster made");
+  AddStateOption(down, state_dir);
+  down->callback([&] { inv.run = [&] { return LocalDown(state_dir, std::cout, std::cerr); }; });
+
+  static std::string file, ns = "default";
+  for (const char* verb : {"apply", "delete"}) {
+    bool apply = std::string(verb) == "apply";
+    CLI::App* cmd = local->add_subcommand(verb, apply ? "create or update resources from manifests"
+                                                      : "delete the resources named in manifests");
+    cmd->add_option("-f,--filename", file, "a YAML file or a directory of them")->required();
+    cmd->add_option("-n,--namespace", ns, "namespace for resources that name none")->capture_default_str();
+    AddStateOption(cmd, state_dir);
+    cmd->callback([&, apply] {
+      inv.run = [&, apply] {
+        return apply ? LocalApply(state_dir, file, ns, std::cout, std::cerr)
+                     : LocalDelete(state_dir, file, ns, std::cout, std::cerr);
+      };
+    });
+  }
+
+  static GetOptions get;
+  CLI::App* get_cmd = local->add_subcommand("get", "list pods, services or nodes");
+  get_cmd->add_option("what", get.what, "pods | services | nodes")->required();
+  get_cmd->add_option("-n,--namespace", get.namespace_name, "only this namespace (default: all)");
+  get_cmd->add_option("-o,--output", get.output, "table | json")->capture_default_str()->check(
+      CLI::IsMember({"table", "json"}));
+  AddStateOption(get_cmd, state_dir);
+  get_cmd->callback([&] { inv.run = [&] { get.state_dir = state_dir; return LocalGet(get, std::cout, std::cerr); }; });
+
+  static std::string exec_ns = "default", target;
+  static std::vector<std::string> command;
+  CLI::App* exec = local->add_subcommand("exec", "run a command in a pod (its netns, cgroup and /etc/hosts)");
+  exec->add_option("-n,--namespace", exec_ns, "the pod's namespace")->capture_default_str();
+  exec->add_option("pod", target, "POD or deploy/NAME")->required();
+  exec->add_option("command", command, "the command, after --");
+  AddStateOption(exec, state_dir);
+  exec->callback([&] { inv.run = [&] { return LocalExec(state_dir, exec_ns, target, command, std::cerr); }; });
+}
+
+void AddNamespaceCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
+  CLI::App* nscmd = app.add_subcommand("namespace", "add a namespace to the mesh or remove it");
+  nscmd->require_subcommand(1);
+  static std::string name, mesh;
+  for (const char* verb : {"add", "remove"}) {
+    bool add = std::string(verb) == "add";
+    CLI::App* cmd = nscmd->add_subcommand(verb, add ? "label the namespace ferry.sh/monitored-by=<mesh>: its pods "
+                                                      "are enrolled"
+                                                    : "remove the label: its pods leave the mesh (not re-created)");
+    cmd->add_option("namespace", name, "the namespace")->required();
+    cmd->add_option("--mesh-name", mesh, "the mesh (default: the local cluster's)");
+    AddStateOption(cmd, state_dir);
+    cmd->callback([&, add] {
+      inv.run = [&, add] { return NamespaceMembership(state_dir, name, mesh, add, std::cout, std::cerr); };
+    });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferryctl: Ferry service mesh command-line tool"};
+  app.require_subcommand(1);
+  std::string state_dir = kDefaultStateDir;
+  Invocation inv;
+  AddLocalCommands(app, inv, state_dir);
+  AddNamespaceCommands(app, inv, state_dir);
+  app.add_subcommand("version", "print the version")->callback([&] {
+    inv.run = [] {
+      std::cout << "ferryctl 0.1.0\n";
+      return 0;
+    };
+  });
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::warn);
+  return inv.run ? inv.run() : 0;
+}
