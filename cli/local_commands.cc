@@ -2,6 +2,7 @@
 #include "cli/local_commands.h"
 
 #include <algorithm>
+#include <csignal>
 #include <ostream>
 
 #include "cli/state_lock.h"
@@ -168,6 +169,41 @@ int NamespaceMembership(const std::string& state_dir, const std::string& ns, con
   }
   out << "namespace " << ns << (add ? " added to" : " removed from") << " mesh " << mesh << "\n";
   return ReportReconcile(ctx, out, err, 0);
+}
+
+int LocalComponent(const std::string& state_dir, bool start, const std::string& component, const std::string& node,
+                   bool kill, std::ostream& out, std::ostream& err) {
+  auto locked = OpenLocked(state_dir, err);
+  if (!locked.ctx) return 1;
+  local::LocalCluster& cluster = *locked.ctx->cluster;
+  Result<void> r = Ok();
+  if (component == "controller") {
+    if (!cluster.controller()) {
+      err << "error: this cluster runs no controller (standalone agents)\n";
+      return 1;
+    }
+    if (start) {
+      r = cluster.StartController(*cluster.controller());
+    } else {
+      local::StopDetached(cluster.controller()->process, kill ? std::chrono::seconds(0) : std::chrono::seconds(5));
+    }
+  } else {
+    int index = 0;
+    for (const auto& n : cluster.nodes())
+      if (n.name == node) index = n.index;
+    if (index == 0) {
+      err << "error: no node \"" << node << "\" (see `ferryctl local get nodes`)\n";
+      return 1;
+    }
+    r = start ? cluster.StartAgent(index) : cluster.StopAgent(index, kill ? SIGKILL : SIGTERM);
+  }
+  if (!r.ok()) {
+    err << "error: " << r.error().Message() << "\n";
+    return 1;
+  }
+  if (auto saved = cluster.Save(); !saved.ok()) err << "warning: " << saved.error().Message() << "\n";
+  out << component << (node.empty() ? "" : " " + node) << (start ? " started" : " stopped") << "\n";
+  return 0;
 }
 
 }  // namespace ferry::cli

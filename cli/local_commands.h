@@ -45,6 +45,11 @@ int LocalExec(const std::string& state_dir, const std::string& namespace_name, c
 int NamespaceMembership(const std::string& state_dir, const std::string& namespace_name, const std::string& mesh_name,
                         bool add, std::ostream& out, std::ostream& err);
 
+// Stops or starts one component of a running local cluster (for drills and tests): the
+// controller, or the agent of `node`. Stopping uses SIGTERM, or SIGKILL with `kill`.
+int LocalComponent(const std::string& state_dir, bool start, const std::string& component, const std::string& node,
+                   bool kill, std::ostream& out, std::ostream& err);
+
 // Opens the recorded cluster and its manifest store; resolves `state_dir` to an absolute path.
 Result<LocalContext> OpenContext(const std::string& state_dir);
 std::string AbsoluteStateDir(const std::string& state_dir);

@@ -41,6 +41,28 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
   AddStateOption(up_cmd, state_dir);
   up_cmd->callback([&] { inv.run = [&] { up.state_dir = state_dir; return LocalUp(up, std::cout, std::cerr); }; });
 
+  static std::string component, component_node;
+  static bool kill_component = false;
+  for (const char* verb : {"stop", "start"}) {
+    bool start = std::string(verb) == "start";
+    CLI::App* cmd = local->add_subcommand(verb, start ? "start the controller or a node's agent again"
+                                                      : "stop the controller or a node's agent (a drill: the mesh must fail closed)");
+    cmd->add_option("component", component, "controller | agent")->required()->check(CLI::IsMember({"controller", "agent"}));
+    cmd->add_option("node", component_node, "the node, for an agent (e.g. node-1)");
+    if (!start) cmd->add_flag("--kill", kill_component, "SIGKILL instead of SIGTERM");
+    AddStateOption(cmd, state_dir);
+    cmd->callback([&, start] {
+      inv.run = [&, start] {
+        if (component == "agent" && component_node.empty()) {
+          std::cerr << "error: `agent` needs a node name\n";
+          return 1;
+        }
+        return LocalComponent(state_dir, start, component, component == "agent" ? component_node : "", kill_component,
+                              std::cout, std::cerr);
+      };
+    });
+  }
+
   CLI::App* down = local->add_subcommand("down", "remove everything the local cluster made");
   AddStateOption(down, state_dir);
   down->callback([&] { inv.run = [&] { return LocalDown(state_dir, std::cout, std::cerr); }; });

@@ -129,5 +129,54 @@ TEST_F(MeshE2eTest, PolicyChurnNeverAllowsWhatNeitherVersionAllows) {
   EXPECT_EQ(leaked.load(), 0);
 }
 
+TEST_F(MeshE2eTest, ControllerDownKeepsPolicyEnforcedAndRestartResyncs) {
+  auto policy = WriteManifest("policy", AllowFrontendToApi("[8080]"));
+  ASSERT_EQ(Ctl({"local", "apply", "-f", policy}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Outcome("deploy/frontend", "api:80") == "ok"; }));
+  ASSERT_EQ(Ctl({"local", "stop", "controller", "--kill"}).exit_code, 0);
+  std::string api_ip = PodByName("api").value("ip", "");
+  EXPECT_EQ(Outcome("deploy/frontend", "api:80"), "ok") << "allowed traffic must keep flowing";
+  EXPECT_EQ(Outcome("deploy/frontend", api_ip + ":7070"), "reset") << "denied traffic must stay denied";
+  // Deleting the policy while the controller is down changes nothing until it is back.
+  ASSERT_EQ(Ctl({"local", "delete", "-f", policy}).exit_code, 0);
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(Outcome("deploy/frontend", "api:80"), "ok");
+  ASSERT_EQ(Ctl({"local", "start", "controller"}).exit_code, 0);
+  auto resynced = WaitFor([&] { return Outcome("deploy/frontend", "api:80") == "reset"; }, std::chrono::seconds(30));
+  ASSERT_TRUE(resynced) << "agents did not resync with the restarted controller";
+  std::cout << "resynced " << resynced->count() << " ms after the controller restarted\n";
+}
+
+TEST_F(MeshE2eTest, AgentRestartedWithoutControllerEnforcesLastGoodPolicy) {
+  auto policy = WriteManifest("policy", AllowFrontendToApi("[8080]"));
+  ASSERT_EQ(Ctl({"local", "apply", "-f", policy}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Outcome("deploy/frontend", "api:80") == "ok"; }));
+  std::string api_ip = PodByName("api").value("ip", "");
+  ASSERT_EQ(Ctl({"local", "stop", "controller", "--kill"}).exit_code, 0);
+  ASSERT_EQ(Ctl({"local", "stop", "agent", "node-1", "--kill"}).exit_code, 0);
+  EXPECT_NE(Outcome("deploy/frontend", "api:80"), "ok") << "agent down: fail closed";
+  ASSERT_EQ(Ctl({"local", "start", "agent", "node-1"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Outcome("deploy/frontend", "api:80") == "ok"; }))
+      << "the restarted agent must enforce its last good snapshot without the controller";
+  EXPECT_EQ(Outcome("deploy/frontend", api_ip + ":7070"), "reset");
+}
+
+TEST_F(MeshE2eTest, PodInMeshNamespaceIsNotCreatedWhileItsAgentIsDown) {
+  ASSERT_EQ(Ctl({"local", "stop", "agent", "node-1"}).exit_code, 0);
+  auto late = WriteManifest("late", R"(apiVersion: v1
+kind: Pod
+metadata: {name: late, namespace: shop}
+spec:
+  serviceAccountName: frontend
+  nodeName: node-1
+  containers: [{name: main, image: local, command: ["/bin/sleep", "1000"]}]
+)");
+  auto r = Ctl({"local", "apply", "-f", late});
+  EXPECT_NE(r.exit_code, 0) << "creating a mesh pod with its agent down must fail: " << r.output;
+  EXPECT_NE((r.output + r.errors).find("late"), std::string::npos) << r.output << r.errors;
+  auto pod = PodByName("late");
+  EXPECT_TRUE(pod.empty() || pod.value("status", "") != "Running") << pod;
+}
+
 }  // namespace
 }  // namespace ferry::vmtest
