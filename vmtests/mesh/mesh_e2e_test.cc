@@ -26,6 +26,21 @@ TEST_F(MeshE2eTest, PodsArePlacedOnBothNodesAndEnrolled) {
     EXPECT_EQ(p.value("ip", "").rfind(subnet, 0), 0u) << p;
   }
   EXPECT_EQ(nodes, (std::set<std::string>{"node-1", "node-2"}));
+  // Each agent runs the controller's current snapshot for its node: ACKed, nothing NACKed.
+  nlohmann::json nodes_status;
+  auto acked = WaitFor([&] {
+    std::ifstream in(state_ + "/controller-status.json");
+    auto status = nlohmann::json::parse(in, nullptr, false);
+    if (!status.is_object()) return false;
+    nodes_status = status.value("nodes", nlohmann::json::array());
+    std::set<std::string> current;
+    for (const auto& n : nodes_status)
+      if (n.value("version", 0ull) > 0 && n.value("ackedVersion", 0ull) == n.value("version", 1ull) &&
+          n.value("nackError", "").empty())
+        current.insert(n.value("node", ""));
+    return current == std::set<std::string>{"node-1", "node-2"};
+  });
+  EXPECT_TRUE(acked) << "not every agent ACKed its current snapshot: " << nodes_status;
 }
 
 TEST_F(MeshE2eTest, TrafficTargetAllowsAndItsDeletionDeniesAgain) {
