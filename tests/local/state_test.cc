@@ -85,8 +85,8 @@ TEST_F(StateDir, ManifestStoreOneFilePerResource) {
                                "x.yaml");
   ASSERT_EQ(parsed.manifests.size(), 2u);
   for (const auto& m : parsed.manifests) ASSERT_OK(store.Put(m));
-  EXPECT_TRUE(std::filesystem::exists(dir_ / "manifests/Namespace/_cluster/shop.yaml"));
-  EXPECT_TRUE(std::filesystem::exists(dir_ / "manifests/Service/shop/api.yaml"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "manifests/Namespace__cluster_shop.yaml"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "manifests/Service_shop_api.yaml"));
   auto all = store.LoadAll();
   ASSERT_OK(all);
   EXPECT_EQ(all->size(), 2u);
