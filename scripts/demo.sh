@@ -29,19 +29,21 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/nul
 cmake --build build/release -j "$(nproc)" --target ferryctl ferry-agent ferry-controller ferry-cni >/dev/null
 
 ctl() { "$root/build/release/cli/ferryctl" "$@" --state "$state"; }
-fetch() {  # what the frontend pod gets from http://api/api/values (one line), or why it got nothing
+fetch() {  # the body frontend gets for GET http://api/api/values, or the error it saw
+  # bash's /dev/tcp resolves "api" through the pod's hosts file (the Service VIP).
   "$root/build/release/cli/ferryctl" local exec --state "$state" -n simple-app deploy/frontend -- \
-    /bin/busybox wget -q -T 3 -O - http://api/api/values 2>&1 | tr -d '\r' | head -c 200 || true
+    /bin/bash -c 'exec 3<>/dev/tcp/api/80 && printf "GET /api/values HTTP/1.0\r\nHost: api\r\n\r\n" >&3 &&
+                  timeout 3 cat <&3 | tail -n 1' 2>&1 | tr -d '\r' | tail -n 1 | head -c 200 || true
 }
 wait_for() {  # wait_for <want: values|refused> ; prints the observed result and the time it took
   local want=$1 start=$SECONDS got
   while :; do
     got=$(fetch)
     if [[ $want == values && $got == *'"Value 1"'* ]] || [[ $want == refused && $got != *'"Value 1"'* ]]; then
-      echo "   frontend got: ${got:-<nothing>}   (after $((SECONDS - start)) s)"
+      echo "   frontend got: ${got:-<no response: the connection was refused>}   (after $((SECONDS - start)) s)"
       return 0
     fi
-    if ((SECONDS - start > 15)); then echo "   frontend got: ${got:-<nothing>}   (still not $want after 15 s)"; return 1; fi
+    if ((SECONDS - start > 15)); then echo "   frontend got: ${got:-<no response: the connection was refused>}   (still not $want after 15 s)"; return 1; fi
     sleep 0.5
   done
 }
@@ -74,7 +76,7 @@ else
   cat <<EOT
 The cluster is still running. Look around:
   build/release/cli/ferryctl local get pods --state $state
-  build/release/cli/ferryctl local exec --state $state -n simple-app deploy/frontend -- /bin/busybox wget -qO- http://api/api/values
+  build/release/cli/ferryctl local exec --state $state -n simple-app deploy/frontend -- /bin/bash -c 'exec 3<>/dev/tcp/api/80; printf "GET /api/values HTTP/1.0\r\n\r\n" >&3; cat <&3'
   build/release/cli/ferryctl local apply --state $state -f examples/l4-walkthrough/20-traffic-target.yaml
 Tear it down with: build/release/cli/ferryctl local down --state $state   (or ./scripts/demo.sh --down)
 EOT
