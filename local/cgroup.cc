@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -101,7 +102,12 @@ Result<void> RemoveCgroupTree(const std::string& path) {
   dirs.push_back(path);
   std::string failed;
   for (const auto& d : dirs) {
-    if (::rmdir(d.c_str()) != 0 && errno != ENOENT) failed += " " + d.string();
+    // A cgroup stays busy (EBUSY) for a moment after its last task exited while the kernel
+    // releases it: retry until the same deadline.
+    int rc;
+    while ((rc = ::rmdir(d.c_str())) != 0 && errno == EBUSY && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (rc != 0 && errno != ENOENT) failed += " " + d.string() + " (" + std::strerror(errno) + ")";
   }
   if (!failed.empty()) return MakeError("could not remove cgroups:" + failed);
   return Ok();
