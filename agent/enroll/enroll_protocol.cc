@@ -7,6 +7,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "agent/inpod/pod_state.h"
 #include "common/ipv4.h"
 #include "common/unique_fd.h"
 
@@ -75,10 +76,7 @@ std::string EnrolledReply(bool enrolled) { return json{{"ok", true}, {"enrolled"
 namespace {
 json PodList(const std::vector<inpod::PodSpec>& pods) {
   json list = json::array();
-  for (const auto& p : pods) {
-    list.push_back({{"namespace", p.namespace_name}, {"name", p.name}, {"serviceAccount", p.service_account},
-                    {"ip", FormatIpv4(p.ip)}, {"netns", p.netns_path}});
-  }
+  for (const auto& p : pods) list.push_back(inpod::PodSpecToJson(p));
   return list;
 }
 }  // namespace
@@ -88,11 +86,7 @@ std::string ListReply(const std::vector<inpod::PodSpec>& enrolled, const std::ve
 }
 
 std::string AddRequest(const inpod::PodSpec& pod) {
-  return json{{"op", "add"},
-              {"pod", {{"namespace", pod.namespace_name}, {"name", pod.name},
-                       {"serviceAccount", pod.service_account}, {"ip", FormatIpv4(pod.ip)},
-                       {"netns", pod.netns_path}}}}
-      .dump();
+  return json{{"op", "add"}, {"pod", inpod::PodSpecToJson(pod)}}.dump();
 }
 
 std::string RemoveRequest(const std::string& namespace_name, const std::string& name) {

@@ -15,15 +15,14 @@ namespace ferry::inpod {
 
 using nlohmann::json;
 
+json PodSpecToJson(const PodSpec& p) {
+  return {{"namespace", p.namespace_name}, {"name", p.name}, {"serviceAccount", p.service_account},
+          {"ip", FormatIpv4(p.ip)}, {"netns", p.netns_path}};
+}
+
 std::string PodSpecsToJson(const std::vector<PodSpec>& pods) {
   json list = json::array();
-  for (const auto& p : pods) {
-    list.push_back({{"namespace", p.namespace_name},
-                    {"name", p.name},
-                    {"serviceAccount", p.service_account},
-                    {"netns", p.netns_path},
-                    {"ip", FormatIpv4(p.ip)}});
-  }
+  for (const auto& p : pods) list.push_back(PodSpecToJson(p));
   return json{{"version", 1}, {"pods", list}}.dump(2);
 }
 

@@ -2,6 +2,7 @@
 // re-created (their netns files under /var/run/netns outlive the agent).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,9 @@
 
 namespace ferry::inpod {
 
+// One pod as JSON ({namespace, name, serviceAccount, ip, netns}): the shape of the state file and
+// of the enrollment API alike.
+nlohmann::json PodSpecToJson(const PodSpec& pod);
 std::string PodSpecsToJson(const std::vector<PodSpec>& pods);
 Result<std::vector<PodSpec>> PodSpecsFromJson(const std::string& text);
 
