@@ -4,9 +4,13 @@
 
 #include <charconv>
 
+#include "common/atomic_file.h"
 #include "common/ipv4.h"
+#include "controlplane/server/certificate_service.h"
 #include "controlplane/server/discovery_service.h"
 #include "controlplane/server/manifest_watcher.h"
+#include "controlplane/server/node_auth.h"
+#include "controlplane/server/workload_placement.h"
 #include "controlplane/smi/parse.h"
 
 namespace ferry::controlplane {
@@ -42,8 +46,7 @@ Result<void> ValidateListenAddress(const std::string& address) {
   Result<HostPort> parsed = ParseListenAddress(address);
   if (!parsed.ok()) return parsed.error();
   if (parsed->addr == 0) {
-    return MakeError("refusing to listen on " + address +
-                         ": the policy API has no TLS yet; give the loopback or node (underlay) address",
+    return MakeError("refusing to listen on " + address + ": give the loopback or node (underlay) address, not a wildcard",
                      EINVAL);
   }
   return Ok();
@@ -66,6 +69,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(ControllerOptions options)
   }
   std::unique_ptr<Controller> controller(new Controller(std::move(options)));
   Controller* self = controller.get();
+  FERRY_TRY(self->SetUpIdentity());
   if (!self->options_.status_file.empty()) {
     self->status_writer_ = std::make_unique<StatusFileWriter>(self->options_.status_file, [self] { return self->Status(); });
     self->publisher_->SetStatusObserver([self] { self->status_writer_->MarkDirty(); });
@@ -80,16 +84,62 @@ Result<std::unique_ptr<Controller>> Controller::Start(ControllerOptions options)
   self->Reload();
   FERRY_TRY(self->StartServer());
   if (self->status_writer_) self->status_writer_->MarkDirty();  // now with the bound address
-  spdlog::info("ferry-controller serving policy on {} from {}", self->address(), self->options_.manifest_dir.string());
+  spdlog::info("ferry-controller serving policy and certificates (TLS, {} node token(s)) on {} from {}",
+               self->authenticator_->node_count(), self->address(), self->options_.manifest_dir.string());
   return controller;
 }
 
+Result<void> Controller::SetUpIdentity() {
+  // Fail closed: without node tokens any caller could fetch any node's policy and certificates.
+  if (options_.node_tokens_file.empty()) {
+    return MakeError("no --node-tokens: the controller will not serve agents it cannot authenticate");
+  }
+  Result<std::shared_ptr<NodeAuthenticator>> authenticator = NodeAuthenticator::FromFile(options_.node_tokens_file);
+  if (!authenticator.ok()) return authenticator.error();
+  authenticator_ = std::move(authenticator).value();
+
+  CaSettings settings = options_.ca;
+  settings.trust_domain = options_.compiler.mesh.trust_domain;
+  Result<ControllerCa> ca = LoadOrCreateCa(settings);
+  if (!ca.ok()) return ca.error();
+  ca_ = std::make_unique<ControllerCa>(std::move(ca).value());
+  if (!options_.trust_bundle_out.empty()) {
+    std::error_code ec;  // WriteFileAtomically reports a directory that is still missing
+    if (options_.trust_bundle_out.has_parent_path()) {
+      std::filesystem::create_directories(options_.trust_bundle_out.parent_path(), ec);
+    }
+    Result<void> written = WriteFileAtomically(options_.trust_bundle_out, ca_->trust_bundle_pem, 0644);
+    if (!written.ok()) return MakeError("--trust-bundle-out: " + written.error().Message());
+  }
+  certificate_service_ = std::make_unique<CertificateSigningService>(
+      *ca_, authenticator_, [this] { return Placement(); },
+      [this] {
+        if (status_writer_) status_writer_->MarkDirty();
+      });
+  return Ok();
+}
+
+std::shared_ptr<const WorkloadPlacement> Controller::Placement() const {
+  std::lock_guard lock(status_mu_);
+  return placement_;
+}
+
 Result<void> Controller::StartServer() {
-  service_ = std::make_unique<PolicyDiscoveryService>(*publisher_);
+  Result<ServingCertificate> serving = IssueServingCertificate(*ca_, options_.serving_dns_name, options_.serving_ttl);
+  if (!serving.ok()) return MakeError("issuing the serving certificate: " + serving.error().Message());
+  serving_spiffe_id_ = serving->spiffe_id;
+  // Agents authenticate with a node token, not a client certificate.
+  grpc::SslServerCredentialsOptions tls(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  tls.pem_key_cert_pairs.push_back({serving->private_key_pem, serving->certificate_chain_pem});
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(tls);
+  credentials->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(authenticator_));
+
+  service_ = std::make_unique<PolicyDiscoveryService>(*publisher_, authenticator_);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen_address, credentials, &port);
   builder.RegisterService(service_.get());
+  builder.RegisterService(certificate_service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   // gRPC sets SO_REUSEPORT by default: a second controller would share the port silently.
@@ -125,6 +175,10 @@ std::string Controller::address() const {
 
 void Controller::Reload() {
   std::lock_guard reload_lock(reload_mu_);
+  // New or removed nodes in the token file take effect without a restart (SIGHUP or any reload).
+  if (Result<void> tokens = authenticator_->Reload(); !tokens.ok()) {
+    spdlog::error("node tokens: {}; the previous tokens stay in force", tokens.error().Message());
+  }
   smi::ParseOptions parse_options;
   parse_options.cluster_domain = options_.cluster_domain;
   Result<smi::ResourceSet> resources = smi::LoadManifestPath(options_.manifest_dir, parse_options);
@@ -146,12 +200,14 @@ void Controller::Reload() {
     spdlog::error("{}; using the previous inventory", error);
   }
   auto policy = std::make_shared<const CompiledPolicy>(compiler_.Compile(std::move(resources).value(), inventory_));
+  auto placement = std::make_shared<const WorkloadPlacement>(inventory_);
   LogRejectionChanges(*policy);
   {
     std::lock_guard lock(status_mu_);
     ++reloads_;
     last_error_ = error;
     policy_ = policy;
+    placement_ = placement;
   }
   std::vector<std::string> changed = publisher_->SetPolicy(policy);
   spdlog::info("policy reloaded: {} authorization(s), {} split(s), {} service(s), {} rejected; {} node(s) updated",
@@ -187,6 +243,8 @@ ControllerStatus Controller::Status() const {
     }
   }
   status.nodes = publisher_->Nodes();
+  status.trust_domain = options_.compiler.mesh.trust_domain;
+  if (certificate_service_) status.certificates = certificate_service_->Stats();
   return status;
 }
 

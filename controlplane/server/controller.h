@@ -1,9 +1,12 @@
 // ferry-controller's core: reads a manifest directory (re-read on every change, see
 // ManifestWatcher), compiles it into per-node policy (PolicyCompiler), and serves it to node
 // agents over the PolicyDiscovery gRPC stream (PolicyDiscoveryService + SnapshotPublisher).
+// It also runs the mesh CA (ControllerCa) and signs workload certificates for the pods
+// scheduled on the asking node (CertificateSigningService).
 //
-// The API has no TLS yet, so the controller listens only on an explicit address (loopback or
-// the node underlay), never on a wildcard.
+// The gRPC port is TLS only, with a serving certificate the controller issues itself from its
+// CA (agents verify it against the trust bundle, as "ferry-controller"), and every call must
+// carry a node token (NodeAuthenticator). It still listens only on an explicit address.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -16,6 +19,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "controlplane/server/controller_ca.h"
 #include "controlplane/server/controller_status.h"
 #include "controlplane/server/policy_compiler.h"
 #include "controlplane/server/snapshot_publisher.h"
@@ -23,8 +27,11 @@
 
 namespace ferry::controlplane {
 
+class CertificateSigningService;
 class ManifestWatcher;
+class NodeAuthenticator;
 class PolicyDiscoveryService;
+class WorkloadPlacement;
 
 inline constexpr int kMaxPolicyMessageBytes = 64 << 20;  // gRPC's default of 4 MiB is too small
 
@@ -39,9 +46,20 @@ struct ControllerOptions {
   std::filesystem::path watched_inventory_file;  // set automatically for the default source
   std::chrono::milliseconds debounce{100};
   int max_message_bytes = kMaxPolicyMessageBytes;
+
+  // Identity. The CA's trust domain is compiler.mesh.trust_domain (also sent to agents in
+  // MeshConfig); ca.trust_domain is ignored.
+  CaSettings ca;
+  std::filesystem::path trust_bundle_out;  // written (atomically) at start when set
+  // JSON {"<node>": "<token>"}; required: without it no agent could be told apart (fail closed).
+  std::filesystem::path node_tokens_file;
+  std::string serving_dns_name = kControllerDnsName;
+  // The serving certificate is issued at every start; it outlives workload leaves so a
+  // long-running controller stays reachable (capped by the CA's own validity).
+  std::chrono::seconds serving_ttl = std::chrono::hours(24 * 365);
 };
 
-// Checks an address for the no-TLS API: IPv4 with a port, not a wildcard.
+// Checks a listen address: IPv4 with a port, not a wildcard.
 Result<void> ValidateListenAddress(const std::string& address);
 
 class Controller {
@@ -64,15 +82,23 @@ class Controller {
 
   ControllerStatus Status() const;
   const SnapshotPublisher& publisher() const { return *publisher_; }
+  const ControllerCa& ca() const { return *ca_; }
+  const std::string& serving_spiffe_id() const { return serving_spiffe_id_; }
 
  private:
   explicit Controller(ControllerOptions options);
+  Result<void> SetUpIdentity();
   Result<void> StartServer();
+  std::shared_ptr<const WorkloadPlacement> Placement() const;
   void LogRejectionChanges(const CompiledPolicy& policy);
 
   ControllerOptions options_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PolicyDiscoveryService> service_;
+  std::unique_ptr<ControllerCa> ca_;
+  std::shared_ptr<NodeAuthenticator> authenticator_;
+  std::unique_ptr<CertificateSigningService> certificate_service_;
+  std::string serving_spiffe_id_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ManifestWatcher> watcher_;
   std::unique_ptr<StatusFileWriter> status_writer_;
@@ -87,6 +113,7 @@ class Controller {
   uint64_t reloads_ = 0;
   std::string last_error_;
   std::shared_ptr<const CompiledPolicy> policy_;
+  std::shared_ptr<const WorkloadPlacement> placement_;
 };
 
 }  // namespace ferry::controlplane

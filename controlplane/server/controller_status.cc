@@ -63,6 +63,12 @@ std::string RenderStatusJson(const ControllerStatus& status) {
       {"rejections", std::move(rejections)},
       {"kept", std::move(kept)},
       {"nodes", std::move(nodes)},
+      {"trustDomain", status.trust_domain},
+      {"certificates",
+       {{"signed", status.certificates.signed_count},
+        {"refused", status.certificates.refused_count},
+        {"refusedByReason", status.certificates.refused_by_reason},
+        {"lastRefusal", status.certificates.last_refusal}}},
   };
   return out.dump(2) + "\n";
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -20,6 +21,15 @@
 
 namespace ferry::controlplane {
 
+// Certificate issuance counters (CertificateSigningService).
+struct IssuanceStats {
+  uint64_t signed_count = 0;
+  uint64_t refused_count = 0;
+  // "not-on-node" (PERMISSION_DENIED), "invalid-request" (INVALID_ARGUMENT), "ca-failure".
+  std::map<std::string, uint64_t> refused_by_reason;
+  std::string last_refusal;  // node "node-1": CSR refused: ...
+};
+
 struct ControllerStatus {
   std::string manifest_dir;
   std::string listen_address;
@@ -30,11 +40,14 @@ struct ControllerStatus {
   std::vector<ReportedRejection> rejections;
   std::vector<KeptResource> kept;  // resources in force from an earlier read
   std::vector<NodeStatus> nodes;
+  std::string trust_domain;
+  IssuanceStats certificates;
 };
 
 // {"manifestDir": .., "rejections": [{"file","line","kind","namespace","name","reason",
 //   "message","keptLastGood"}], "nodes": [{"node","version","streams","ackedVersion",
-//   "nackedVersion","nackError","agentVersion"}], ...}
+//   "nackedVersion","nackError","agentVersion"}], "trustDomain": ..,
+//   "certificates": {"signed","refused","refusedByReason": {..},"lastRefusal"}, ...}
 std::string RenderStatusJson(const ControllerStatus& status);
 
 // Rewrites the status file off the caller's thread (callers may be gRPC reactions, which must

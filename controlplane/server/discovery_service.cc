@@ -22,8 +22,9 @@ constexpr size_t kMaxUnanswered = 16;
 // gRPC may run a reaction inline inside StartWrite/Finish, so they are never called under mu_.
 class StreamSession final : public SnapshotSubscriber, public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(SnapshotPublisher& publisher, Reactor* reactor, std::string peer)
-      : publisher_(publisher), reactor_(reactor), peer_(std::move(peer)) {}
+  // `authenticated_node`: the node the call's token belongs to (empty: none).
+  StreamSession(SnapshotPublisher& publisher, Reactor* reactor, std::string peer, std::string authenticated_node)
+      : publisher_(publisher), authenticated_node_(std::move(authenticated_node)), reactor_(reactor), peer_(std::move(peer)) {}
 
   v1::PolicyRequest* request() { return &request_; }
 
@@ -44,6 +45,7 @@ class StreamSession final : public SnapshotSubscriber, public std::enable_shared
   void FailStream(grpc::Status status);
 
   SnapshotPublisher& publisher_;
+  const std::string authenticated_node_;
   v1::PolicyRequest request_;  // owned by the read in flight; only the reading side touches it
   std::string node_;           // set by the first request, then constant
   bool subscribed_ = false;
@@ -124,8 +126,17 @@ void StreamSession::ReadDone(bool ok) {
 }
 
 void StreamSession::HandleFirstRequest() {
+  if (authenticated_node_.empty()) {  // TokenAuthProcessor rejects such calls before they get here
+    return FailStream(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no valid node token"));
+  }
   if (request_.node().empty()) {
     return FailStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first PolicyRequest must name the node"));
+  }
+  // A node's snapshot describes its pods and exemptions: only that node may fetch it.
+  if (request_.node() != authenticated_node_) {
+    return FailStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                   "the token authenticates node \"" + authenticated_node_ + "\", not \"" +
+                                       request_.node() + "\""));
   }
   node_ = request_.node();
   subscribed_ = true;
@@ -197,8 +208,8 @@ void StreamSession::Done() {
 
 class PolicyStreamReactor final : public Reactor {
  public:
-  PolicyStreamReactor(SnapshotPublisher& publisher, std::string peer)
-      : session_(std::make_shared<StreamSession>(publisher, this, std::move(peer))) {
+  PolicyStreamReactor(SnapshotPublisher& publisher, std::string peer, std::string authenticated_node)
+      : session_(std::make_shared<StreamSession>(publisher, this, std::move(peer), std::move(authenticated_node))) {
     StartRead(session_->request());
   }
 
@@ -217,7 +228,7 @@ class PolicyStreamReactor final : public Reactor {
 
 grpc::ServerBidiReactor<v1::PolicyRequest, v1::PolicyResponse>* PolicyDiscoveryService::StreamPolicy(
     grpc::CallbackServerContext* context) {
-  return new PolicyStreamReactor(publisher_, context->peer());
+  return new PolicyStreamReactor(publisher_, context->peer(), authenticator_->NodeOfCall(*context).value_or(""));
 }
 
 }  // namespace ferry::controlplane

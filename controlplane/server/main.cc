@@ -1,4 +1,5 @@
-// ferry-controller: serves SMI policy compiled from a manifest directory to node agents.
+// ferry-controller: serves SMI policy compiled from a manifest directory to node agents, and
+// signs their workloads' certificates, on one TLS port where every call carries a node token.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -10,21 +11,27 @@ int main(int argc, char** argv) {
   using ferry::controlplane::Controller;
   using ferry::controlplane::ControllerOptions;
 
-  CLI::App app{"ferry-controller: compiles SMI manifests into per-node policy and serves it over gRPC"};
+  CLI::App app{
+      "ferry-controller: compiles SMI manifests into per-node policy and serves it, with workload certificates, "
+      "over gRPC with TLS.\nAgents connect with TLS, verify the server as \"ferry-controller\" against the trust "
+      "bundle, and send \"authorization: Bearer <node token>\" on every call."};
   ControllerOptions options;
   std::string workloads_file;
   std::string log_level = "info";
+  std::string cert_ttl = "24h";
   app.add_option("--manifests", options.manifest_dir,
                  "directory of manifests (*.yaml, *.yml); re-read whenever it changes")
       ->required();
   app.add_option("--listen", options.listen_address,
-                 "IPv4:port to serve PolicyDiscovery on, e.g. 127.0.0.1:15012 (no TLS yet: loopback or "
-                 "node address only, never 0.0.0.0)")
+                 "IPv4:port to serve PolicyDiscovery and CertificateService on (TLS), e.g. 127.0.0.1:15012 "
+                 "(loopback or node address, never 0.0.0.0)")
       ->required();
   app.add_option("--mesh-name", options.compiler.mesh.mesh_name,
                  "only namespaces labelled ferry.sh/monitored-by=<mesh-name> are part of the mesh")
       ->capture_default_str();
-  app.add_option("--trust-domain", options.compiler.mesh.trust_domain, "SPIFFE trust domain")->capture_default_str();
+  app.add_option("--trust-domain", options.compiler.mesh.trust_domain,
+                 "SPIFFE trust domain: of the certificates signed, and sent to agents in the mesh config")
+      ->capture_default_str();
   app.add_option("--cluster-domain", options.cluster_domain, "DNS suffix accepted in service names")
       ->capture_default_str();
   app.add_flag("--permissive", options.compiler.mesh.permissive, "let plaintext from outside the mesh in");
@@ -38,9 +45,31 @@ int main(int argc, char** argv) {
   app.add_option("--status-file", options.status_file,
                  "JSON file rewritten on every change: rejections, per-node ACK/NACK state");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--node-tokens", options.node_tokens_file,
+                 "required: JSON {\"<node>\": \"<token>\", ...} (mode 0600); a call's bearer token names its "
+                 "node. Re-read on SIGHUP and on every manifest reload");
+  app.add_option("--ca-cert", options.ca.ca_cert,
+                 "PEM of the operator's CA or intermediate (signing certificate first, then its chain); "
+                 "with --ca-key");
+  app.add_option("--ca-key", options.ca.ca_key, "PEM private key of --ca-cert");
+  app.add_option("--ca-extra-roots", options.ca.ca_extra_roots,
+                 "PEM of further roots agents should trust (while a root rotates)");
+  app.add_option("--ca-dir", options.ca.ca_dir,
+                 "without --ca-cert: directory where the controller keeps the root it generates on first "
+                 "start (ca.pem, ca.key 0600) and reuses afterwards");
+  app.add_option("--cert-ttl", cert_ttl, "lifetime of workload certificates, e.g. 120s, 30m, 24h")
+      ->capture_default_str();
+  app.add_option("--trust-bundle-out", options.trust_bundle_out,
+                 "write the trust bundle (PEM roots agents verify the controller and peers against) here at start");
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  ferry::Result<std::chrono::seconds> ttl = ferry::controlplane::ParseDuration(cert_ttl);
+  if (!ttl.ok()) {
+    spdlog::critical("--cert-ttl: {}", ttl.error().Message());
+    return 1;
+  }
+  options.ca.leaf_ttl = ttl.value();
   if (!workloads_file.empty()) {
     options.watched_inventory_file = workloads_file;
     options.workload_source = std::make_unique<ferry::controlplane::FileWorkloadSource>(workloads_file);

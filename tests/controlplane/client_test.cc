@@ -22,12 +22,14 @@ TEST(PolicyClient, PersistedSnapshotLoadsAfterRestartWithoutController) {
   std::filesystem::create_directories(persisted.parent_path());
   uint64_t version = 0;
   std::string address;
+  std::string bundle;
   {
     Result<std::unique_ptr<Controller>> controller = Controller::Start(TestControllerOptions(dir));
     ASSERT_OK(controller);
     address = controller.value()->address();
+    bundle = controller.value()->ca().trust_bundle_pem;
     RecordingAgent agent;
-    xds::PolicyClientOptions options = TestClientOptions(address, "node-a");
+    xds::PolicyClientOptions options = TestClientOptions(address, "node-a", bundle);
     options.persist_path = persisted;
     xds::PolicyClient client(options, agent.Callback());
     client.Start();
@@ -40,7 +42,7 @@ TEST(PolicyClient, PersistedSnapshotLoadsAfterRestartWithoutController) {
   }  // agent and controller gone
 
   RecordingAgent restarted;
-  xds::PolicyClientOptions options = TestClientOptions(address, "node-a");
+  xds::PolicyClientOptions options = TestClientOptions(address, "node-a", bundle);
   options.persist_path = persisted;
   xds::PolicyClient client(options, restarted.Callback());
   Result<std::optional<v1::PolicySnapshot>> loaded = client.LoadPersisted();
@@ -62,7 +64,7 @@ TEST(PolicyClient, PersistedSnapshotLoadsAfterRestartWithoutController) {
 
 TEST(PolicyClient, NoPersistedSnapshotIsNotAnError) {
   TempDir dir;
-  xds::PolicyClientOptions options = TestClientOptions("127.0.0.1:1", "node-a");
+  xds::PolicyClientOptions options = TestClientOptions("127.0.0.1:1", "node-a", "");
   options.persist_path = dir.path() / "policy.pb";
   RecordingAgent agent;
   xds::PolicyClient client(options, agent.Callback());

@@ -1,5 +1,7 @@
 #include "controller_fixture.h"
 
+#include "secure_channel.h"
+
 #include <stdlib.h>
 
 #include <fstream>
@@ -80,16 +82,27 @@ ControllerOptions TestControllerOptions(const TempDir& dir, const std::string& l
   options.manifest_dir = dir.path();
   options.listen_address = listen;
   options.status_file = dir.path() / ".ferry-status.json";
+  // Identity, as every controller now needs it: a root generated into the test directory and
+  // tokens for the test nodes.
+  options.ca.ca_dir = dir.path() / ".ferry-ca";
+  options.node_tokens_file = dir.path() / ".ferry-node-tokens.json";
+  WriteTestNodeTokens(options.node_tokens_file);
   return options;
 }
 
-xds::PolicyClientOptions TestClientOptions(const std::string& address, const std::string& node) {
+xds::PolicyClientOptions TestClientOptions(const std::string& address, const std::string& node,
+                                           const std::string& trust_bundle_pem) {
   xds::PolicyClientOptions options;
   options.controller_address = address;
+  options.channel_factory = NodeChannelFactory(node, trust_bundle_pem);
   options.node_name = node;
   options.initial_backoff = std::chrono::milliseconds(20);
   options.max_backoff = std::chrono::milliseconds(300);
   return options;
+}
+
+xds::PolicyClientOptions TestClientOptions(const Controller& controller, const std::string& node) {
+  return TestClientOptions(controller.address(), node, controller.ca().trust_bundle_pem);
 }
 
 bool HasAuthorization(const v1::PolicySnapshot& snapshot, const std::string& name) {

@@ -56,8 +56,14 @@ class RecordingAgent {
 // Polls `condition` (test code only) until it holds or the generous deadline passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// A controller on `listen` with a CA generated into <dir>/.ferry-ca (kept across restarts in the
+// same directory) and node tokens for TestNodes() (secure_channel.h).
 ControllerOptions TestControllerOptions(const TempDir& dir, const std::string& listen = "127.0.0.1:0");
-xds::PolicyClientOptions TestClientOptions(const std::string& address, const std::string& node);
+// A policy client that reaches the controller as an agent must: TLS verified against
+// `trust_bundle_pem` as "ferry-controller", with `node`'s token.
+xds::PolicyClientOptions TestClientOptions(const std::string& address, const std::string& node,
+                                           const std::string& trust_bundle_pem);
+xds::PolicyClientOptions TestClientOptions(const Controller& controller, const std::string& node);
 
 bool HasAuthorization(const v1::PolicySnapshot& snapshot, const std::string& name);
 std::optional<NodeStatus> FindNode(const ControllerStatus& status, const std::string& node);

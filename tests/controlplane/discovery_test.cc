@@ -31,7 +31,7 @@ Running StartWithOneAgent(const TempDir& dir, const std::string& node = "node-a"
   EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().Message());
   if (!c.ok()) return r;
   r.controller = std::move(c).value();
-  r.client = std::make_unique<xds::PolicyClient>(TestClientOptions(r.controller->address(), node), r.agent->Callback());
+  r.client = std::make_unique<xds::PolicyClient>(TestClientOptions(*r.controller, node), r.agent->Callback());
   r.client->Start();
   return r;
 }
@@ -225,8 +225,8 @@ TEST(PolicyDiscovery, EachNodeGetsItsOwnSnapshot) {
   const std::string address = controller.value()->address();
   auto agent_a = std::make_shared<RecordingAgent>();
   auto agent_b = std::make_shared<RecordingAgent>();
-  xds::PolicyClient a(TestClientOptions(address, "node-a"), agent_a->Callback());
-  xds::PolicyClient b(TestClientOptions(address, "node-b"), agent_b->Callback());
+  xds::PolicyClient a(TestClientOptions(*controller.value(), "node-a"), agent_a->Callback());
+  xds::PolicyClient b(TestClientOptions(*controller.value(), "node-b"), agent_b->Callback());
   a.Start();
   b.Start();
   ASSERT_TRUE(WaitFor([&] { return agent_a->Count() == 1 && agent_b->Count() == 1; }));
