@@ -70,6 +70,10 @@ RenewalDecision PlanRenewal(const RenewalState& in, SystemTime now, const LastAt
       return AfterFailure(std::move(state), now, policy, random);
     case LastAttempt::Kind::kIssued:
       state.current = last.issued;
+      // The CA backdates notBefore for clock skew (5 min by default): against a 2-minute
+      // certificate, "half life" counted from notBefore would already be past and every answer
+      // would trigger another request. The usable life starts when it arrived.
+      state.current->not_before = std::max(state.current->not_before, now);
       state.consecutive_failures = 0;
       break;
     case LastAttempt::Kind::kNone:

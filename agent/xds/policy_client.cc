@@ -12,7 +12,7 @@
 namespace ferry::xds {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const PolicyClientOptions& options) {
+grpc::ChannelArguments ChannelArgs(const PolicyClientOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
@@ -24,7 +24,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const PolicyClientOptions& options) {
   // A fresh channel per attempt (see Run), so gRPC's own reconnect backoff never delays ours;
   // a private subchannel pool keeps it from sharing a connection with an older channel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(options.controller_address, grpc::InsecureChannelCredentials(), args);
+  return args;
 }
 
 }  // namespace
@@ -80,7 +80,15 @@ void PolicyClient::Run() {
 }
 
 bool PolicyClient::RunStream() {
-  std::unique_ptr<v1::PolicyDiscovery::Stub> stub = v1::PolicyDiscovery::NewStub(MakeChannel(options_));
+  if (!options_.channel_factory) {
+    // A wiring bug, not a network fault: say so on every attempt rather than fall back to plaintext.
+    std::lock_guard lock(mu_);
+    status_.last_error = "no controller channel factory configured";
+    spdlog::error("policy client: {}; not connecting", status_.last_error);
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> channel = options_.channel_factory(options_.controller_address, ChannelArgs(options_));
+  std::unique_ptr<v1::PolicyDiscovery::Stub> stub = v1::PolicyDiscovery::NewStub(channel);
   grpc::ClientContext context;
   v1::PolicyRequest first;
   {

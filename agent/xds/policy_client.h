@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,13 +22,21 @@
 #include "ferry/v1/policy.pb.h"
 
 namespace grpc {
+class Channel;
+class ChannelArguments;
 class ClientContext;
 }
 
 namespace ferry::xds {
 
+// Opens a channel to the controller at `address` with the client's `args`. The agent passes
+// certs::MakeControllerChannelFactory (TLS + node token); there is no insecure default.
+using ChannelFactory =
+    std::function<std::shared_ptr<grpc::Channel>(const std::string& address, const grpc::ChannelArguments& args)>;
+
 struct PolicyClientOptions {
-  std::string controller_address;  // "127.0.0.1:15012" (no TLS yet)
+  std::string controller_address;  // "10.96.0.12:15012"
+  ChannelFactory channel_factory;  // required: without it the client never connects
   std::string node_name;
   std::filesystem::path persist_path;  // last good snapshot; empty = not persisted
   std::string agent_version = "ferry-agent";

@@ -10,6 +10,8 @@ using Kind = LastAttempt::Kind;
 
 const SystemTime kT0 = SystemTime{} + 1000000h;
 const CertificateLifetime kCert{kT0 - 5min, kT0 - 5min + 24h};  // as the CA issues: backdated
+// What is left of kCert when it arrives at kT0: its half life is counted from here.
+constexpr std::chrono::seconds kUsable = 24h - 5min;
 
 UniformRandom Fixed(double value) {
   return [value] { return value; };
@@ -19,7 +21,7 @@ TEST(RenewalTest, FreshCertificateRenewsAtHalfLife) {
   RenewalPolicy policy;
   auto d = PlanRenewal({}, kT0, {Kind::kIssued, kCert}, policy, Fixed(0.5));
   EXPECT_EQ(d.action, RenewalAction::kRenewAt);
-  EXPECT_EQ(d.at, kCert.not_before + 12h);
+  EXPECT_EQ(d.at, kT0 + kUsable / 2);
   EXPECT_TRUE(d.serve_current);
   ASSERT_TRUE(d.state.current.has_value());
   EXPECT_EQ(d.state.current->not_after, kCert.not_after);
@@ -29,11 +31,24 @@ TEST(RenewalTest, JitterSpreadsRenewalByTenPercentOfTheLifetime) {
   RenewalPolicy policy;
   auto early = PlanRenewal({}, kT0, {Kind::kIssued, kCert}, policy, Fixed(0.0));
   auto late = PlanRenewal({}, kT0, {Kind::kIssued, kCert}, policy, Fixed(0.999999));
-  EXPECT_EQ(early.at, kCert.not_before + 12h - 144min);  // 10 % of 24 h
-  EXPECT_NEAR(std::chrono::duration<double>(late.at - (kCert.not_before + 12h + 144min)).count(),
+  EXPECT_EQ(early.at, kT0 + kUsable / 2 - kUsable / 10);
+  EXPECT_NEAR(std::chrono::duration<double>(late.at - (kT0 + kUsable / 2 + kUsable / 10)).count(),
               0.0, 1.0);
   // Different random draws give different times (agents do not stampede the CA).
   EXPECT_NE(early.at, late.at);
+}
+
+TEST(RenewalTest, ShortCertificateBackdatedForClockSkewIsNotRenewedAtOnce) {
+  // A 2-minute certificate backdated 5 minutes: counted from notBefore its half life would be
+  // long past, and every issuance would be followed by another one at once.
+  const CertificateLifetime short_cert{kT0 - 5min, kT0 + 2min};
+  auto d = PlanRenewal({}, kT0, {Kind::kIssued, short_cert}, RenewalPolicy{}, Fixed(0.5));
+  EXPECT_EQ(d.action, RenewalAction::kRenewAt);
+  EXPECT_EQ(d.at, kT0 + 1min);
+  // Later decisions keep counting from the arrival.
+  auto later = PlanRenewal(d.state, kT0 + 10s, {}, RenewalPolicy{}, Fixed(0.5));
+  EXPECT_EQ(later.action, RenewalAction::kRenewAt);
+  EXPECT_EQ(later.at, kT0 + 1min);
 }
 
 TEST(RenewalTest, StartupWithoutCertificateRequestsNow) {
