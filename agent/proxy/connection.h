@@ -1,5 +1,7 @@
 // One relayed connection: the client socket, the upstream socket and the two byte streams
 // between them. Driven by its worker's completions; it only queues io_uring requests.
+// Optionally one socket carries a SecureLeg (connection_leg.cc): its setup runs before the relay,
+// and in user-space mode the bytes of both directions pass through it.
 #pragma once
 
 #include <array>
@@ -7,11 +9,15 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "agent/proxy/buffer_ring.h"
 #include "agent/proxy/io_ring.h"
 #include "agent/proxy/proxy_types.h"
+#include "agent/proxy/secure_leg.h"
+#include "agent/proxy/shared_state.h"
 #include "agent/proxy/user_data.h"
 #include "agent/proxy/worker_counters.h"
 #include "common/unique_fd.h"
@@ -28,19 +34,30 @@ struct RelayContext {
   WorkerCounters& counters;
   // (connection id, direction) pairs whose receive found the buffer ring empty.
   std::deque<std::pair<uint64_t, int>>& buffer_waiters;
+  SharedState& shared;
+  ConnectionHandler& handler;
+  // Per-worker buffer for SecureLeg::ReadKernelRecord; sized on first use.
+  std::vector<uint8_t>& record_scratch;
 };
 
 class Connection {
  public:
   static constexpr size_t kMaxChunksPerDirection = kMaxBuffersPerDirection;
 
-  Connection(uint64_t id, UniqueFd client, Ipv4Endpoint client_peer, ForwardPlan plan,
+  // Relays to plan.upstream; with plan.upstream_leg, the engine initiates that leg after the
+  // connect. A connection with a leg holds one of SharedState's setup slots until its data phase.
+  Connection(uint64_t id, UniqueFd client, const AcceptedConnection& accepted, ForwardPlan plan,
+             Clock::time_point now);
+  // The client socket is the acceptor side of plan.leg; the upstream comes from OnLegRequest.
+  Connection(uint64_t id, UniqueFd client, const AcceptedConnection& accepted, AcceptLegPlan plan,
              Clock::time_point now);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Queues the upstream connect with its linked timeout.
   void StartConnect(RelayContext& ctx);
+  // Acceptor: starts the leg's setup on the client socket.
+  void StartAcceptor(RelayContext& ctx, Clock::time_point now);
   // Handles one completion addressed to this connection.
   void OnCompletion(RelayContext& ctx, Op op, int res, uint32_t flags, Clock::time_point now);
   // Closes on idle / half-close timeout.
@@ -67,6 +84,28 @@ class Connection {
     uint32_t offset;
     uint32_t length;
   };
+  // Heap bytes waiting for a destination (leg output, plaintext, early data). `sending` is what
+  // a send in flight points into, so it never grows while one is pending; new bytes go to
+  // `queued`, which takes over once `sending` is done.
+  struct Spill {
+    std::vector<uint8_t> sending;
+    size_t offset = 0;  // bytes of `sending` already sent
+    std::vector<uint8_t> queued;
+    size_t size() const { return sending.size() - offset + queued.size(); }
+    bool empty() const { return offset == sending.size() && queued.empty(); }
+    std::span<const uint8_t> Next();
+  };
+  // What a user-space leg does to a direction's received bytes.
+  enum class Transform : uint8_t { kNone, kUnprotect, kProtect };
+  // Where a connection with a leg is in its life. Plain connections stay in kRelay.
+  enum class Phase : uint8_t {
+    kRelay,         // relaying (plain, or a leg in its data phase)
+    kSetup,         // leg setup: receiving on the leg socket (initiator: once connected)
+    kAwaitUpstream, // acceptor: connecting the upstream OnLegRequest chose
+    kFlush,         // leg is kReady: sending the last setup bytes, then the data phase
+    kFailing,       // leg failed: sending its last bytes (an alert), then reset
+    kRefusing,      // acceptor refused: send the response, shut down, drain, close
+  };
   // Bytes flowing from socket_[d] to socket_[1 - d].
   struct Direction {
     std::array<Chunk, kMaxChunksPerDirection> chunks{};
@@ -78,18 +117,57 @@ class Connection {
     bool destination_full = false;  // the last send was short: the destination is not reading
     bool eof = false;        // the source sent FIN
     bool write_shut = false;  // we sent FIN to the destination
+    bool sending_spill = false;  // the send in flight is from `spill`, not a chunk
+    Transform transform = Transform::kNone;
     uint64_t bytes = 0;      // delivered to the destination
+    Spill spill;             // sent after the chunks; a chunk is received only when it is empty
     Chunk& front() { return chunks[head]; }
   };
 
-  void OnConnect(RelayContext& ctx, int res);
+  // A failure reading from or writing to socket `side` (0 client, 1 upstream) is that side's reset.
+  static CloseReason ResetBy(int side) {
+    return side == 0 ? CloseReason::kClientReset : CloseReason::kUpstreamReset;
+  }
+  void OnConnect(RelayContext& ctx, int res, Clock::time_point now);
   void OnRecv(RelayContext& ctx, int direction, int res, uint32_t flags, Clock::time_point now);
   void OnSend(RelayContext& ctx, int direction, int res, Clock::time_point now);
   void MaybeReceive(RelayContext& ctx, int direction);
   void SendFront(RelayContext& ctx, int direction);
+  // Sends the next chunk, else the spill, unless a send is already in flight.
+  void SendNext(RelayContext& ctx, int direction);
   void MaybeShutdown(RelayContext& ctx, int direction, Clock::time_point now);
+  void WaitForBuffer(RelayContext& ctx, int direction);
+  void SendSpill(RelayContext& ctx, int direction);
+  void OnSpillSent(RelayContext& ctx, int direction, uint32_t sent);
+  void CloseWith(RelayContext& ctx, CloseReason reason, bool reset);
   uint64_t BufferedBytes() const;
   uint64_t UserData(Op op) const { return PackUserData(op, id_); }
+
+  // ---- the leg (connection_leg.cc) ----
+  bool LegAllowsReceive(int direction) const;
+  void AppendSpill(RelayContext& ctx, int direction, std::span<const uint8_t> bytes);
+  void OnLegConnect(RelayContext& ctx, int res, Clock::time_point now);
+  void OnLegRecv(RelayContext& ctx, int direction, int res, std::span<const uint8_t> data,
+                 Clock::time_point now);
+  void OnSetupRecv(RelayContext& ctx, int res, std::span<const uint8_t> data, Clock::time_point now);
+  void HandleProgress(RelayContext& ctx, const LegProgress& progress, std::vector<uint8_t>& out,
+                      Clock::time_point now);
+  void Decide(RelayContext& ctx, Clock::time_point now);
+  void Refuse(RelayContext& ctx, LegRefusal refusal, std::string_view reason, Clock::time_point now);
+  void OnLegOutputFlushed(RelayContext& ctx, Clock::time_point now);
+  void EnterDataPhase(RelayContext& ctx, Clock::time_point now);
+  void OnTransformRecv(RelayContext& ctx, int direction, std::span<const uint8_t> data,
+                       Clock::time_point now);
+  void OnKernelRecord(RelayContext& ctx, int direction, Clock::time_point now);
+  // Before the leg socket's write side is shut: close_notify. False when the caller must wait
+  // for the queued close_notify to be sent (or the connection closed).
+  bool FinishLeg(RelayContext& ctx);
+  void CheckLegTimeouts(RelayContext& ctx, Clock::time_point now);
+  void ReleaseSetupSlot(RelayContext& ctx);
+  void ResetForLegFailure(RelayContext& ctx, CloseReason reason, std::string_view why);
+  int LegSocket() const { return socket_[leg_side_].get(); }
+  // The direction whose destination is the leg socket.
+  int IntoLeg() const { return 1 - leg_side_; }
 
   uint64_t id_;
   std::array<UniqueFd, 2> socket_;  // [0] client, [1] upstream
@@ -104,6 +182,15 @@ class Connection {
   Clock::time_point first_eof_{};
   bool connecting_ = true;
   bool closing_ = false;
+  // The leg, when there is one: on socket_[leg_side_] (0 acceptor, 1 initiator).
+  std::unique_ptr<SecureLeg> leg_;
+  int leg_side_ = -1;
+  Phase phase_ = Phase::kRelay;
+  bool holds_setup_slot_ = false;
+  bool leg_finished_ = false;  // Finish() was called: nothing more may be sent on the leg
+  AcceptedConnection accepted_;  // for OnLegRequest
+  Clock::time_point setup_started_{};  // set when the leg's setup begins
+  Clock::time_point refused_at_{};
   CloseReason reason_ = CloseReason::kCompleted;
   unsigned inflight_ = 0;  // requests queued for this connection whose completion is pending
 };

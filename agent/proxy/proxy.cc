@@ -14,9 +14,10 @@ namespace {
 Result<void> ValidateOptions(const ProxyOptions& options) {
   if (options.max_connections == 0) return MakeError("max_connections must be positive");
   if (options.connect_timeout.count() <= 0 || options.idle_timeout.count() <= 0 ||
-      options.half_close_timeout.count() <= 0) {
+      options.half_close_timeout.count() <= 0 || options.setup_timeout.count() <= 0) {
     return MakeError("proxy timeouts must be positive");
   }
+  if (options.max_concurrent_setups == 0) return MakeError("max_concurrent_setups must be positive");
   if (options.keepalive_idle.count() <= 0 || options.keepalive_interval.count() <= 0 ||
       options.keepalive_count <= 0) {
     return MakeError("keepalive settings must be positive");
@@ -32,6 +33,7 @@ Result<std::unique_ptr<Proxy>> Proxy::Create(const ProxyOptions& options, Connec
   std::unique_ptr<Proxy> proxy(new Proxy());
   proxy->shared_ = std::make_shared<SharedState>();
   proxy->shared_->max_connections = options.max_connections;
+  proxy->shared_->max_setups = options.max_concurrent_setups;
   unsigned count = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (count == 0) count = 1;
   for (unsigned i = 0; i < count; ++i) {
@@ -121,6 +123,7 @@ ProxyStats Proxy::Stats() const {
   ProxyStats stats;
   for (const auto& worker : workers_) worker->counters().AddTo(stats);
   stats.active = shared_->active.load();
+  stats.setups_active = shared_->setups.load();
   return stats;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <variant>
 
+#include "agent/proxy/secure_leg.h"
 #include "common/ipv4.h"
 #include "common/unique_fd.h"
 
@@ -42,14 +43,27 @@ struct ForwardPlan {
   UniqueFd upstream;
   Ipv4Endpoint target;
   std::shared_ptr<const ConnectionInfo> info;  // may be null: an empty info is used
+  // Set: the engine is the initiator of this leg on the upstream socket. After the TCP connect
+  // it runs the leg's setup to kReady, then relays through the leg. Not allowed in a plan
+  // returned by OnLegRequest (one leg per connection).
+  std::unique_ptr<SecureLeg> upstream_leg{};
 };
 
-// Refuse: the client is reset before the engine reads a byte from it.
+// Refuse. From OnAccept: the client is reset before the engine reads a byte from it. From
+// OnLegRequest: the leg answers with `refusal` and `reason`, then the connection closes.
 struct DenyPlan {
   std::string reason;
+  LegRefusal refusal = LegRefusal::kForbidden;
 };
 
-using Decision = std::variant<ForwardPlan, DenyPlan>;
+// The accepted client socket is the acceptor side of `leg`: the engine runs its setup and, once
+// the peer's request is complete, asks ConnectionHandler::OnLegRequest where to relay.
+struct AcceptLegPlan {
+  std::unique_ptr<SecureLeg> leg;
+  std::shared_ptr<const ConnectionInfo> info;  // may be null; OnLegRequest's plan may replace it
+};
+
+using Decision = std::variant<ForwardPlan, DenyPlan, AcceptLegPlan>;
 
 enum class CloseReason {
   kCompleted,         // both sides finished with FIN
@@ -61,6 +75,7 @@ enum class CloseReason {
   kHalfCloseTimeout,  // one direction stayed open half_close_timeout after the other's EOF
   kAborted,           // AbortConnectionsWhere
   kShutdown,          // Proxy::Stop
+  kSetupFailed,       // a leg's setup failed, was refused, or exceeded setup_timeout
 };
 const char* CloseReasonName(CloseReason reason);
 
@@ -69,6 +84,7 @@ struct ConnectionStats {
   uint64_t bytes_upstream_to_client = 0;
   std::chrono::milliseconds duration{0};
   CloseReason reason = CloseReason::kCompleted;
+  std::string tls_mode = "none";  // "none" without a leg, else the leg's mode() at close
 };
 
 class ConnectionHandler {
@@ -76,6 +92,13 @@ class ConnectionHandler {
   virtual ~ConnectionHandler() = default;
   // Runs on the worker thread that accepted the connection; must not block.
   virtual Decision OnAccept(const AcceptedConnection& conn) = 0;
+  // Runs on the worker thread when the acceptor leg of an AcceptLegPlan has the peer's complete
+  // request. ForwardPlan (without upstream_leg): connect it, then accept the request; DenyPlan:
+  // refuse with its refusal and reason. `conn.fd` is the leg's socket: do not read or write it.
+  virtual Decision OnLegRequest(const AcceptedConnection& /*conn*/, const LegRequest& /*request*/,
+                                const ConnectionInfo& /*info*/) {
+    return DenyPlan{"tunnel requests are not handled here", LegRefusal::kForbidden};
+  }
   // Runs on the worker thread once both sockets of a forwarded connection are closed.
   virtual void OnClosed(const ConnectionInfo& /*info*/, const ConnectionStats& /*stats*/) {}
 };
@@ -94,6 +117,10 @@ struct ProxyOptions {
   int keepalive_count = 6;
   // Cap on io_uring's kernel io-wq threads per worker (bounded, unbounded pools).
   unsigned max_iowq_workers = 2;
+  // A leg still in setup this long after its setup started is reset (slowloris on the tunnel).
+  std::chrono::milliseconds setup_timeout{10000};
+  // Legs in setup at once, across all workers; beyond it new leg connections are reset.
+  size_t max_concurrent_setups = 512;
 };
 
 struct LiveConnection {
@@ -104,6 +131,7 @@ struct LiveConnection {
   uint64_t bytes_upstream_to_client = 0;
   std::chrono::milliseconds age{0};
   bool connecting = false;  // upstream connect still in progress
+  std::string tls_mode = "none";  // "none" without a leg, else "setup", "ktls" or "userspace"
 };
 
 struct ProxyStats {
@@ -123,6 +151,11 @@ struct ProxyStats {
   uint64_t enobufs = 0;           // receives that found the buffer ring empty (they wait, then retry)
   uint64_t buffered_bytes = 0;    // bytes received but not yet sent on, across all connections
   uint64_t buffers_in_use = 0;    // provided buffers currently holding data
+  uint64_t setups_active = 0;     // legs in setup now
+  uint64_t setups_failed = 0;     // closed with kSetupFailed (failed, refused or timed out)
+  uint64_t setups_refused_over_limit = 0;  // reset because max_concurrent_setups was reached
+  uint64_t legs_ktls = 0;         // legs that reached the data phase with kTLS (cumulative)
+  uint64_t legs_userspace = 0;    // legs that reached the data phase in user space (cumulative)
 };
 
 }  // namespace ferry::proxy

@@ -18,7 +18,7 @@ constexpr uint16_t kBufferGroup = 0;
 
 // The sweep for idle / half-close timeouts runs a few times per shortest timeout.
 std::chrono::milliseconds TickPeriod(const ProxyOptions& options) {
-  auto shortest = std::min(options.idle_timeout, options.half_close_timeout);
+  auto shortest = std::min({options.idle_timeout, options.half_close_timeout, options.setup_timeout});
   return std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
 }
 
@@ -71,7 +71,8 @@ void Worker::StopAndJoin() {
 }
 
 RelayContext Worker::Context() {
-  return RelayContext{*ring_, *buffers_, options_, counters_, buffer_waiters_};
+  return RelayContext{*ring_,   *buffers_, options_, counters_, buffer_waiters_,
+                      *shared_, *handler_, record_scratch_};
 }
 
 bool Worker::Done() const {
@@ -235,19 +236,39 @@ void Worker::HandleAccepted(UniqueFd client, uint64_t listener_id) {
     ResetAndClose(std::move(client));
     return;
   }
-  Decision decision = handler_->OnAccept(AcceptedConnection{client.get(), *peer, *local, listener_id});
-  auto* plan = std::get_if<ForwardPlan>(&decision);
-  if (plan == nullptr || !plan->upstream.valid()) {
+  AcceptedConnection accepted{client.get(), *peer, *local, listener_id};
+  Decision decision = handler_->OnAccept(accepted);
+  auto* forward = std::get_if<ForwardPlan>(&decision);
+  auto* accept_leg = std::get_if<AcceptLegPlan>(&decision);
+  bool usable = forward != nullptr ? forward->upstream.valid()
+                                   : accept_leg != nullptr && accept_leg->leg != nullptr;
+  if (!usable) {
     shared_->active.fetch_sub(1);
     counters_.denied.Add();
     ResetAndClose(std::move(client));
     return;
   }
+  // A leg holds a setup slot from here until its data phase (or its close).
+  bool has_leg = accept_leg != nullptr || forward->upstream_leg != nullptr;
+  if (has_leg && !shared_->TryTakeSetup()) {
+    shared_->active.fetch_sub(1);
+    counters_.setups_refused_over_limit.Add();
+    ResetAndClose(std::move(client));
+    return;
+  }
   uint64_t id = next_connection_id_++;
-  auto conn = std::make_unique<Connection>(id, std::move(client), *peer, std::move(*plan), Clock::now());
+  auto now = Clock::now();
   RelayContext ctx = Context();
-  conn->StartConnect(ctx);
-  connections_.emplace(id, std::move(conn));
+  std::unique_ptr<Connection> conn;
+  if (forward != nullptr) {
+    conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*forward), now);
+    conn->StartConnect(ctx);
+  } else {
+    conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*accept_leg), now);
+    conn->StartAcceptor(ctx, now);
+  }
+  auto it = connections_.emplace(id, std::move(conn)).first;
+  if (it->second->finished()) Finalize(it);  // an acceptor may fail at once
 }
 
 void Worker::ResumeBufferWaiters() {

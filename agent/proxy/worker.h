@@ -16,18 +16,13 @@
 #include "agent/proxy/connection.h"
 #include "agent/proxy/io_ring.h"
 #include "agent/proxy/proxy_types.h"
+#include "agent/proxy/shared_state.h"
 #include "agent/proxy/task_queue.h"
 #include "agent/proxy/worker_counters.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace ferry::proxy {
-
-// State shared by all workers of one Proxy.
-struct SharedState {
-  size_t max_connections = 0;
-  std::atomic<uint64_t> active{0};
-};
 
 class Worker {
  public:
@@ -87,6 +82,7 @@ class Worker {
   std::unordered_map<uint64_t, Listener> listeners_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::deque<std::pair<uint64_t, int>> buffer_waiters_;
+  std::vector<uint8_t> record_scratch_;  // for kTLS control records; sized on first use
   uint64_t next_connection_id_ = 1;
   uint64_t wake_value_ = 0;        // eventfd read target; must outlive the read request
   __kernel_timespec tick_{};       // timer period; must outlive the timeout submission

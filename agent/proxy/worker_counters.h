@@ -21,10 +21,10 @@ class Counter {
 struct WorkerCounters {
   Counter accepted, denied, refused_over_limit, completed, resets, connect_failures,
       connect_timeouts, idle_timeouts, half_close_timeouts, aborted, enobufs, buffered_bytes,
-      buffers_in_use;
+      buffers_in_use, setups_failed, setups_refused_over_limit, legs_ktls, legs_userspace;
   Counter bytes[2];  // indexed by direction: 0 = client -> upstream, 1 = upstream -> client
 
-  // Adds this worker's counters into `stats` (active is tracked proxy-wide, not here).
+  // Adds this worker's counters into `stats` (active and setups_active are proxy-wide, not here).
   void AddTo(ProxyStats& stats) const {
     stats.accepted += accepted.Get();
     stats.denied += denied.Get();
@@ -39,6 +39,10 @@ struct WorkerCounters {
     stats.enobufs += enobufs.Get();
     stats.buffered_bytes += buffered_bytes.Get();
     stats.buffers_in_use += buffers_in_use.Get();
+    stats.setups_failed += setups_failed.Get();
+    stats.setups_refused_over_limit += setups_refused_over_limit.Get();
+    stats.legs_ktls += legs_ktls.Get();
+    stats.legs_userspace += legs_userspace.Get();
     stats.bytes_client_to_upstream += bytes[0].Get();
     stats.bytes_upstream_to_client += bytes[1].Get();
   }
