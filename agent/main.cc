@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "agent/node_agent.h"
@@ -53,6 +54,14 @@ int main(int argc, char** argv) {
   app.add_option("--enroll-socket", config.enroll_socket, "Unix socket of the enrollment API (root only)")->required();
   auto* policy_file = app.add_option("--policy-file", config.policy_file, "YAML of SMI resources (standalone mode; SIGHUP reloads)");
   app.add_option("--controller", config.controller, "ferry-controller gRPC address (controller mode)")->excludes(policy_file);
+  app.add_option("--controller-ca", config.controller_ca, "trust bundle (PEM) the controller's TLS certificate is verified against");
+  app.add_option("--node-token-file", config.node_token_file, "this node's credential for the controller (mode 0600)");
+  app.add_option("--trust-domain", config.trust_domain, "SPIFFE trust domain until the controller's snapshot names one")
+      ->capture_default_str();
+  unsigned cert_ttl_s = 0;
+  app.add_option("--cert-ttl-s", cert_ttl_s, "requested workload certificate lifetime (0 = the controller's default)");
+  bool no_ktls = false;
+  app.add_flag("--no-ktls", no_ktls, "keep tunnel records in user space even where the kernel has kTLS");
   app.add_flag("--permissive", config.permissive, "let plaintext from outside the mesh in");
   app.add_flag("--deny-egress", config.deny_egress, "refuse connections to non-mesh destinations");
   app.add_option("--inbound-exempt", config.inbound_exempt_ips, "source IPs allowed in as plaintext (e.g. the node for probes)");
@@ -67,6 +76,12 @@ int main(int argc, char** argv) {
   app.add_option("--half-close-timeout-s", half_close_timeout_s, "close a half-closed connection after this long");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   CLI11_PARSE(app, argc, argv);
+  if (!config.controller.empty() && (config.controller_ca.empty() || config.node_token_file.empty())) {
+    std::fprintf(stderr, "--controller needs --controller-ca and --node-token-file (the controller is only reached over TLS)\n");
+    return 1;
+  }
+  config.cert_ttl = std::chrono::seconds(cert_ttl_s);
+  config.allow_ktls = !no_ktls;
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + config.node + "] %v");

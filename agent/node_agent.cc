@@ -4,10 +4,17 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <optional>
+#include <set>
 
 #include "agent/inpod/netns.h"
 #include "agent/inpod/pod_state.h"
 #include "agent/policy/policy_file.h"
+#include <grpcpp/support/channel_arguments.h>
+
+#include "agent/certs/controller_channel.h"
+#include "agent/tunnel/tunnel_leg.h"
+#include "identity/trust_bundle.h"
 
 namespace ferry::agent {
 
@@ -48,6 +55,45 @@ NodeAgent::~NodeAgent() {
   if (policy_client_) policy_client_->Stop();  // no policy changes while tearing down
   server_.reset();  // nor enrollment changes
   if (proxy_) proxy_->Stop();
+  identities_.reset();  // after the proxy: its legs hold the identities' TLS contexts
+}
+
+// Controller mode only: the controller is reached over TLS verified against the trust bundle,
+// with this node's credential; both must be readable before anything starts.
+Result<void> NodeAgent::StartIdentities() {
+  auto bundle_pem = certs::ReadTrustBundleFile(config_.controller_ca);
+  if (!bundle_pem.ok()) return MakeError("--controller-ca " + config_.controller_ca + ": " + bundle_pem.error().Message());
+  // Checked once here so a missing or world-readable credential stops the agent at start.
+  auto token = certs::ReadNodeTokenFile(config_.node_token_file);
+  if (!token.ok()) return MakeError("--node-token-file " + config_.node_token_file + ": " + token.error().Message());
+  trust_bundle_pem_ = *bundle_pem;
+  auto bundle = identity::TrustBundle::FromPem(trust_bundle_pem_);
+  if (!bundle.ok()) return bundle.error();
+  // The token file is re-read when it changes (Kubernetes rotates projected tokens in place).
+  signer_ = std::make_unique<certs::GrpcCertificateSigner>(certs::MakeControllerChannel(
+      config_.controller, trust_bundle_pem_, certs::FileNodeTokenSource(config_.node_token_file), grpc::ChannelArguments()));
+  certs::IdentityManager::Options options;
+  options.trust_domain = config_.trust_domain;
+  options.requested_ttl = config_.cert_ttl;
+  // Resumption tickets: a resumed tunnel setup costs about half a full handshake
+  // (docs/PERFORMANCE.md); after each resumption the server sends a fresh one.
+  options.server_session_tickets = 2;
+  auto identities = certs::IdentityManager::Create(options, *signer_, std::move(bundle).value());
+  if (!identities.ok()) return identities.error();
+  identities_ = std::move(identities).value();
+  tunnels_ = std::make_unique<NodeTunnels>(*identities_, policy_, config_.allow_ktls);
+  spdlog::info("tunnel: kernel TLS {}", config_.allow_ktls && tunnel::KernelTlsUsable()
+                                            ? "available: records are offloaded after each handshake"
+                                            : "not used: records are encrypted in user space");
+  return Ok();
+}
+
+void NodeAgent::UpdateWantedIdentities() {
+  if (!identities_) return;
+  std::set<certs::WorkloadName> wanted;
+  for (const auto& [key, pod] : pods_.Snapshot()->by_key)
+    wanted.insert(certs::WorkloadName{pod->spec.namespace_name, pod->spec.service_account});
+  identities_->SetWanted(wanted);
 }
 
 Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
@@ -63,8 +109,9 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
 
   agent->orig_dsts_ = std::make_unique<BpfOriginalDestinations>(*agent->bpf_);
   agent->sockets_ = std::make_unique<NetnsSocketFactory>();
+  if (!config.controller.empty()) FERRY_TRY(agent->StartIdentities());
   agent->dispatcher_ = std::make_unique<dispatch::Dispatcher>(agent->pods_, agent->policy_, *agent->orig_dsts_,
-                                                              *agent->sockets_);
+                                                              *agent->sockets_, agent->tunnels_.get());
   auto proxy = proxy::Proxy::Create(config.proxy, agent->dispatcher_.get());
   if (!proxy.ok()) return MakeError("io_uring proxy unavailable: " + proxy.error().Message());
   agent->proxy_ = std::move(proxy).value();
@@ -85,6 +132,9 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
 }
 
 Result<void> NodeAgent::ApplyPolicy(ferry::v1::PolicySnapshot snapshot) {
+  const std::string& trust_domain = snapshot.mesh().trust_domain();
+  if (identities_ && !trust_domain.empty() && trust_domain != identities_->trust_domain())
+    FERRY_TRY(identities_->SetTrustDomain(trust_domain));
   uint64_t version = policy_.Apply(std::move(snapshot));
   if (proxy_) ReconcileEnrollment();
   // Connections that the new policy no longer allows are reset; new ones already see it.
@@ -120,6 +170,7 @@ std::string NodeAgent::HandleRequest(const enroll::Request& request) {
     auto r = RemovePod(remove->namespace_name + "/" + remove->name);
     return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
   }
+  if (std::holds_alternative<enroll::AgentStatus>(request)) return StatusReply();
   if (std::holds_alternative<enroll::ReloadPolicy>(request)) {
     auto r = ReloadPolicy();
     return r.ok() ? enroll::OkReply() : enroll::ErrorReply(r.error().Message());
@@ -192,6 +243,13 @@ Result<void> NodeAgent::EnrollLocked(const inpod::PodSpec& spec) {
   auto inbound = inpod::CreateListenerIn(netns->get(), {spec.ip, FERRY_PORT_INBOUND}, kListenBacklog);
   if (!inbound.ok()) return inbound.error();
   int inbound_fd = inbound->get();
+  // The tunnel's end in this pod exists only where there are identities to speak TLS with.
+  std::optional<UniqueFd> tunnel;
+  if (tunnels_) {
+    auto listener = inpod::CreateListenerIn(netns->get(), {spec.ip, FERRY_PORT_TUNNEL}, kListenBacklog);
+    if (!listener.ok()) return listener.error();
+    tunnel = std::move(listener).value();
+  }
 
   auto pod = std::make_shared<inpod::EnrolledPod>();
   pod->spec = spec;
@@ -205,6 +263,15 @@ Result<void> NodeAgent::EnrollLocked(const inpod::PodSpec& spec) {
   }
   pod->outbound_listener_id = *out_id;
   pod->inbound_listener_id = *in_id;
+  if (tunnel) {
+    auto tunnel_id = proxy_->AddListener(std::move(*tunnel));
+    if (!tunnel_id.ok()) {
+      proxy_->RemoveListener(*out_id);
+      proxy_->RemoveListener(*in_id);
+      return tunnel_id.error();
+    }
+    pod->tunnel_listener_id = *tunnel_id;
+  }
   PodAttachment attachment{spec.PinKey(), *cookie, spec.ip, netns->get(), inbound_fd};
   pod->netns = std::move(netns).value();
   pods_.Put(pod);
@@ -212,8 +279,10 @@ Result<void> NodeAgent::EnrollLocked(const inpod::PodSpec& spec) {
     pods_.Remove(spec.Key());
     proxy_->RemoveListener(*out_id);
     proxy_->RemoveListener(*in_id);
+    if (pod->tunnel_listener_id) proxy_->RemoveListener(pod->tunnel_listener_id);
     return MakeError("enroll " + spec.Key() + ": " + r.error().Message());
   }
+  UpdateWantedIdentities();
   spdlog::info("enrolled {} ({}, sa {})", spec.Key(), FormatIpv4(spec.ip), spec.service_account);
   return Ok();
 }
@@ -224,7 +293,9 @@ Result<void> NodeAgent::UnenrollLocked(const std::string& key) {
   auto r = bpf_->UnenrollPod(pod->spec.PinKey(), pod->netns_cookie, pod->spec.ip);
   proxy_->RemoveListener(pod->outbound_listener_id);
   proxy_->RemoveListener(pod->inbound_listener_id);
+  if (pod->tunnel_listener_id) proxy_->RemoveListener(pod->tunnel_listener_id);
   pods_.Remove(key);
+  UpdateWantedIdentities();
   size_t reset = proxy_->AbortConnectionsWhere([this](const proxy::ConnectionInfo& info) {
     return dispatcher_->NoLongerAllowed(info);
   });
@@ -257,6 +328,8 @@ Result<void> NodeAgent::StartPolicyClient() {
   options.controller_address = config_.controller;
   options.node_name = config_.node;
   options.persist_path = config_.state_dir + "/policy-snapshot.pb";
+  options.channel_factory =
+      certs::MakeControllerChannelFactory(trust_bundle_pem_, certs::FileNodeTokenSource(config_.node_token_file));
   policy_client_ = std::make_unique<xds::PolicyClient>(options, [this](const ferry::v1::PolicySnapshot& snapshot) {
     return ApplyPolicy(snapshot);
   });

@@ -2,6 +2,7 @@
 // io_uring proxy and the enrollment API, and keeps them consistent with each other.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -9,9 +10,12 @@
 #include <vector>
 
 #include "agent/bpf/bpf_datapath.h"
+#include "agent/certs/certificate_signer.h"
+#include "agent/certs/identity_manager.h"
 #include "agent/dispatch/dispatcher.h"
 #include "agent/enroll/enroll_server.h"
 #include "agent/inpod/pod_registry.h"
+#include "agent/node_tunnels.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy.h"
 #include "agent/xds/policy_client.h"
@@ -27,6 +31,13 @@ struct AgentConfig {
   std::string enroll_socket;
   std::string policy_file;  // standalone mode: SMI manifests; empty = deny everything
   std::string controller;   // controller mode: gRPC address of ferry-controller (excludes policy_file)
+  // Controller mode: the trust bundle the controller is verified against, this node's credential,
+  // and the workload identities' trust domain until the controller's snapshot names one.
+  std::string controller_ca;
+  std::string node_token_file;
+  std::string trust_domain = "cluster.local";
+  std::chrono::seconds cert_ttl{0};  // requested workload certificate lifetime; 0 = the CA's
+  bool allow_ktls = true;            // hand tunnel records to the kernel where it has kTLS
   bool permissive = false;
   bool deny_egress = false;
   std::vector<std::string> inbound_exempt_ips;
@@ -44,6 +55,7 @@ class NodeAgent {
  private:
   explicit NodeAgent(AgentConfig config);
   std::string HandleRequest(const enroll::Request& request);
+  std::string StatusReply();  // agent_status.cc
   // A pod the CNI reported: remembered, and enrolled iff its namespace is in the mesh.
   Result<bool> AddPod(const inpod::PodSpec& spec);
   Result<void> RemovePod(const std::string& key);
@@ -56,6 +68,10 @@ class NodeAgent {
   Result<void> PersistPods();
   Result<void> ApplyPolicy(ferry::v1::PolicySnapshot snapshot);
   Result<void> StartPolicyClient();
+  // Controller mode: the identity manager and the tunnel legs built on it.
+  Result<void> StartIdentities();
+  // Called with enroll_mu_ held: the identities the enrolled pods need.
+  void UpdateWantedIdentities();
 
   AgentConfig config_;
   std::mutex enroll_mu_;  // serialises enrollment changes and their persistence
@@ -65,6 +81,10 @@ class NodeAgent {
   policy::PolicyStore policy_;
   std::unique_ptr<dispatch::OriginalDestinations> orig_dsts_;
   std::unique_ptr<dispatch::SocketFactory> sockets_;
+  std::string trust_bundle_pem_;  // controller mode
+  std::unique_ptr<certs::CertificateSigner> signer_;
+  std::unique_ptr<certs::IdentityManager> identities_;
+  std::unique_ptr<NodeTunnels> tunnels_;
   std::unique_ptr<dispatch::Dispatcher> dispatcher_;
   std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<enroll::EnrollServer> server_;

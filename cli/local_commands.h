@@ -20,6 +20,8 @@ struct UpOptions {
   std::string agent_bin, controller_bin, cni_bin;  // empty = found automatically
   std::string agent_mode = "auto";                 // auto | controller | policy-file
   int ack_timeout_s = 60;
+  std::string trust_domain = "cluster.local";
+  std::string cert_ttl;  // empty = the controller's default
 };
 
 int LocalUp(const UpOptions& options, std::ostream& out, std::ostream& err);

@@ -32,7 +32,7 @@ constexpr const char* kClusterName = "ferry";
 // Everything `up` and the other verbs write under the state directory.
 void RemoveStateFiles(const std::string& state_dir) {
   std::error_code ec;
-  for (const char* entry : {"manifests", "pods", "logs", "controller-status.json", "cluster.json", "cluster.json.tmp"})
+  for (const char* entry : {"manifests", "pods", "logs", "pki", "controller-status.json", "cluster.json", "cluster.json.tmp"})
     fs::remove_all(fs::path(state_dir) / entry, ec);
   for (const auto& e : fs::directory_iterator(state_dir, ec)) {
     if (e.is_directory() && e.path().filename().string().rfind("node-", 0) == 0) fs::remove_all(e.path(), ec);
@@ -71,6 +71,8 @@ Result<void> CheckNoClusterRunning(const std::string& state_dir, std::ostream& o
     if (dir == state_dir) {
       out << "clearing the remains of a stopped cluster in " << dir << "\n";
       (void)(*cluster)->Down();
+      std::error_code ec;
+      fs::remove_all(fs::path(dir) / "pki", ec);  // a new cluster gets a new CA and new tokens
     }
   }
   if (local::HostLinkExists(local::kUnderlayBridge))
@@ -87,6 +89,8 @@ Result<local::ClusterOptions> ClusterOptionsFor(const UpOptions& up, const Binar
   o.agent_binary = bin.agent;
   o.underlay = true;
   o.controller_address = kControllerListen;
+  o.trust_domain = up.trust_domain;
+  o.cert_ttl = up.cert_ttl;
   bool controller_mode = false;
   if (up.agent_mode == "auto") {
     controller_mode = AgentSupportsController(bin.agent);

@@ -36,6 +36,10 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
                      "controller when the agent supports it")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "controller", "policy-file"}));
+  up_cmd->add_option("--trust-domain", up.trust_domain, "SPIFFE trust domain of workload identities")
+      ->capture_default_str();
+  up_cmd->add_option("--cert-ttl", up.cert_ttl,
+                     "lifetime of workload certificates, e.g. 2m or 24h (default: the controller's, 24h)");
   up_cmd->add_option("--ack-timeout", up.ack_timeout_s, "seconds to wait for every agent to ACK a snapshot")
       ->capture_default_str();
   AddStateOption(up_cmd, state_dir);

@@ -55,6 +55,12 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Create(const ClusterOptions&
   if (ec) return MakeError("create " + options.state_dir + ": " + ec.message());
   // From here on a failure tears down whatever exists (~LocalCluster).
   for (int i = 1; i <= options.nodes; ++i) FERRY_TRY(cluster->CreateNode(i));
+  if (options.policy_source == PolicySource::kController) {
+    std::vector<std::string> names;
+    for (const auto& n : cluster->nodes_) names.push_back(n.name);
+    auto pki = CreateLocalPki(cluster->pki().dir, options.trust_domain, names);
+    if (!pki.ok()) return pki.error();
+  }
   if (options.underlay) {
     FERRY_TRY(cluster->CreateUnderlay());
     for (const auto& n : cluster->nodes_) FERRY_TRY(cluster->ConnectNode(n));
@@ -122,7 +128,9 @@ std::vector<std::string> LocalCluster::AgentArgs(const Node& n) const {
                                    n.pod_cgroup,          "--pin-dir",   n.pin_dir,   "--state-dir",
                                    n.state_dir,           "--enroll-socket", n.enroll_socket};
   if (options_.policy_source == PolicySource::kController) {
-    argv.insert(argv.end(), {"--controller", options_.controller_address});
+    LocalPki p = pki();
+    argv.insert(argv.end(), {"--controller", options_.controller_address, "--controller-ca", p.ca_cert,
+                             "--node-token-file", p.NodeTokenFile(n.name), "--trust-domain", options_.trust_domain});
   } else {
     argv.insert(argv.end(), {"--policy-file", n.policy_file});
   }
@@ -182,6 +190,10 @@ Result<void> LocalCluster::StartController(ControllerProcess c) {
   SpawnOptions o;
   o.argv = {c.binary, "--manifests", c.manifest_dir, "--listen", c.listen_address, "--status-file", c.status_file};
   if (!c.mesh_name.empty()) o.argv.insert(o.argv.end(), {"--mesh-name", c.mesh_name});
+  LocalPki p = pki();
+  o.argv.insert(o.argv.end(), {"--ca-cert", p.ca_cert, "--ca-key", p.ca_key, "--node-tokens", p.node_tokens,
+                               "--trust-domain", options_.trust_domain});
+  if (!options_.cert_ttl.empty()) o.argv.insert(o.argv.end(), {"--cert-ttl", options_.cert_ttl});
   o.cgroup = cgroup;
   o.stdout_path = c.log;
   o.detach = true;

@@ -24,6 +24,7 @@
 
 #include "common/result.h"
 #include "local/cni.h"
+#include "local/pki.h"
 #include "local/process.h"
 #include "local/services.h"
 
@@ -46,6 +47,10 @@ struct ClusterOptions {
   bool underlay = false;  // connect the nodes through the host bridge (see above)
   PolicySource policy_source = PolicySource::kPolicyFile;
   std::string controller_address;  // ADDR for --controller (kController)
+  // kController: the mesh's PKI is made in <state_dir>/pki at Create (local/pki.h); workload
+  // certificates are issued for `trust_domain`, valid `cert_ttl` ("" = the controller's default).
+  std::string trust_domain = "cluster.local";
+  std::string cert_ttl;
 };
 
 // The underlay's fixed addresses: one local cluster per machine.
@@ -133,6 +138,8 @@ class LocalCluster {
   // until it has written its status file.
   Result<void> StartController(ControllerProcess controller);
   const std::optional<ControllerProcess>& controller() const { return controller_; }
+  // The cluster's PKI (controller mode).
+  LocalPki pki() const { return PkiPaths(options_.state_dir + "/pki"); }
   // Waits until every node's agent has ACKed a snapshot, per the controller's status file.
   Result<void> WaitForAcks(std::chrono::milliseconds timeout);
 

@@ -168,7 +168,9 @@ json LocalCluster::ToJson() const {
                   {"chainFerryCni", options_.chain_ferry_cni},
                   {"underlay", options_.underlay},
                   {"policySource", options_.policy_source == PolicySource::kController ? "controller" : "policy-file"},
-                  {"controllerAddress", options_.controller_address}};
+                  {"controllerAddress", options_.controller_address},
+                  {"trustDomain", options_.trust_domain},
+                  {"certTtl", options_.cert_ttl}};
   json doc = {{"version", 1}, {"options", options}, {"cgroupRoot", cgroup_root_},
               {"nodes", nodes}, {"pods", pods}, {"services", services}};
   if (controller_) {
@@ -195,6 +197,8 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::FromJson(const json& doc) {
     options.policy_source = o.value("policySource", "") == "controller" ? PolicySource::kController
                                                                          : PolicySource::kPolicyFile;
     options.controller_address = o.value("controllerAddress", "");
+    options.trust_domain = o.value("trustDomain", "cluster.local");
+    options.cert_ttl = o.value("certTtl", "");
     auto cluster = std::unique_ptr<LocalCluster>(new LocalCluster(options));
     cluster->owned_ = false;
     cluster->cgroup_root_ = doc.at("cgroupRoot").get<std::string>();

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <linux/types.h>
+
+#include "bpf/ferry_abi.h"  // FERRY_PORT_TUNNEL
+
 namespace ferry::dispatch {
 
 namespace {
@@ -21,6 +25,8 @@ const char* DenyReasonName(DenyReason reason) {
     case DenyReason::kEgressDenied: return "egress_denied";
     case DenyReason::kUnknownListener: return "unknown_listener";
     case DenyReason::kNoEndpoints: return "no_endpoints";
+    case DenyReason::kNoCertificate: return "no_certificate";
+    case DenyReason::kPeerIdentity: return "peer_identity";
     case DenyReason::kInternalError: return "internal_error";
     case DenyReason::kCount: break;
   }
@@ -28,8 +34,8 @@ const char* DenyReasonName(DenyReason reason) {
 }
 
 Dispatcher::Dispatcher(const inpod::PodRegistry& pods, policy::PolicyStore& policy,
-                       OriginalDestinations& orig_dsts, SocketFactory& sockets)
-    : pods_(pods), policy_(policy), orig_dsts_(orig_dsts), sockets_(sockets) {}
+                       OriginalDestinations& orig_dsts, SocketFactory& sockets, TunnelLegs* tunnels)
+    : pods_(pods), policy_(policy), orig_dsts_(orig_dsts), sockets_(sockets), tunnels_(tunnels) {}
 
 proxy::Decision Dispatcher::Deny(DenyReason reason, std::string detail) {
   counters_.denied[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
@@ -41,6 +47,7 @@ proxy::Decision Dispatcher::OnAccept(const proxy::AcceptedConnection& conn) {
   auto pod = pods_.ByListener(conn.listener_id);
   if (!pod) return Deny(DenyReason::kUnknownListener, "listener " + std::to_string(conn.listener_id));
   if (conn.listener_id == pod->outbound_listener_id) return Outbound(conn, *pod);
+  if (conn.listener_id == pod->tunnel_listener_id) return TunnelAccept(*pod);
   return Inbound(conn, *pod);
 }
 
@@ -81,10 +88,15 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     return Forward(*dest, target, std::move(info));
   }
 
-  if (current->IsMeshWorkloadIp(target.addr)) {
-    // Until the mTLS tunnel exists, a mesh pod on another node receives this as plaintext and
-    // denies it as unauthenticated; never reaching it unmeshed.
+  if (const policy::Identity* remote = current->WorkloadIdentity(target.addr)) {
+    if (IsReservedPort(target.port))
+      return Deny(DenyReason::kReservedPort, source.spec.Key() + " -> " + target.ToString());
     info->kind = kKindRemote;
+    info->destination_ns = remote->ns;
+    info->destination_sa = remote->service_account;
+    if (tunnels_) return Remote(source, target, *remote, std::move(info));
+    // Standalone mode has no identities: the destination denies this plaintext as
+    // unauthenticated, so it never reaches a mesh pod unmeshed.
     counters_.remote_plaintext.fetch_add(1, std::memory_order_relaxed);
   } else {
     if (current->DenyEgress())
@@ -93,6 +105,55 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     counters_.egress.fetch_add(1, std::memory_order_relaxed);
   }
   return Forward(source, target, std::move(info));
+}
+
+proxy::Decision Dispatcher::Remote(const inpod::EnrolledPod& source, Ipv4Endpoint target,
+                                   const policy::Identity& dest, std::shared_ptr<proxy::ConnectionInfo> info) {
+  auto leg = tunnels_->Client(source, dest, target);
+  if (!leg.ok()) return Deny(DenyReason::kNoCertificate, source.spec.Key() + ": " + leg.error().Message());
+  auto sock = sockets_.CreateIn(source);
+  if (!sock.ok()) return Deny(DenyReason::kInternalError, "upstream socket in " + source.spec.Key() + ": " + sock.error().Message());
+  counters_.remote_tunnel.fetch_add(1, std::memory_order_relaxed);
+  proxy::ForwardPlan plan{std::move(sock).value(), Ipv4Endpoint{target.addr, FERRY_PORT_TUNNEL}, std::move(info)};
+  plan.upstream_leg = std::move(leg).value();
+  return plan;
+}
+
+proxy::Decision Dispatcher::TunnelAccept(const inpod::EnrolledPod& dest) {
+  if (!tunnels_) return Deny(DenyReason::kNoCertificate, "no tunnel on " + dest.spec.Key());
+  auto leg = tunnels_->Server(dest);
+  if (!leg.ok()) return Deny(DenyReason::kNoCertificate, dest.spec.Key() + ": " + leg.error().Message());
+  auto info = std::make_shared<proxy::ConnectionInfo>();
+  info->destination = dest.spec.Key();
+  info->destination_ns = dest.spec.namespace_name;
+  info->destination_sa = dest.spec.service_account;
+  info->kind = kKindTunnel;
+  return proxy::AcceptLegPlan{std::move(leg).value(), std::move(info)};
+}
+
+// The leg has verified the peer's certificate and checked that the CONNECT target is this pod's
+// own IP and not a mesh port; what is left is the policy, with the identity from the certificate.
+proxy::Decision Dispatcher::OnLegRequest(const proxy::AcceptedConnection& conn, const proxy::LegRequest& request,
+                                         const proxy::ConnectionInfo& accepted) {
+  auto dest = pods_.ByListener(conn.listener_id);
+  if (!dest || dest->tunnel_listener_id != conn.listener_id || request.target.addr != dest->spec.ip)
+    return Deny(DenyReason::kUnknownListener, "tunnel to " + request.target.ToString() + " on listener " +
+                                                  std::to_string(conn.listener_id));
+  if (IsReservedPort(request.target.port))
+    return Deny(DenyReason::kReservedPort, request.peer_identity + " -> " + request.target.ToString());
+  auto peer = tunnels_ ? tunnels_->PeerIdentity(request.peer_identity) : Result<policy::Identity>(MakeError("no tunnel"));
+  if (!peer.ok()) return Deny(DenyReason::kPeerIdentity, request.peer_identity + ": " + peer.error().Message());
+  auto verdict = policy_.Current()->EvaluateL4(*peer, IdentityOf(*dest), request.target.port);
+  if (!verdict.allow)
+    return Deny(DenyReason::kPolicy, peer->ToString() + " -> " + dest->spec.Key() + ":" +
+                                         std::to_string(request.target.port) + ": " + verdict.reason);
+  auto info = std::make_shared<proxy::ConnectionInfo>(accepted);
+  info->source = request.peer_identity;
+  info->source_ns = peer->ns;
+  info->source_sa = peer->service_account;
+  info->destination_port = request.target.port;
+  counters_.tunnel_allowed.fetch_add(1, std::memory_order_relaxed);
+  return Forward(*dest, request.target, std::move(info));
 }
 
 Ipv4Endpoint Dispatcher::PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service) {
@@ -148,6 +209,13 @@ bool Dispatcher::NoLongerAllowed(const proxy::ConnectionInfo& info) const {
     return !current->Permissive() && !(peer && current->IsInboundExempt(peer->addr));
   }
   if (info.kind == kKindEgress) return current->DenyEgress() || !pods_.ByKey(info.source);
+  if (info.kind == kKindTunnel) {
+    auto dst = pods_.ByKey(info.destination);
+    if (!dst) return true;
+    if (info.destination_port == 0) return false;  // still in setup: decided when the request arrives
+    policy::Identity src{info.source_ns, info.source_sa};
+    return !current->EvaluateL4(src, IdentityOf(*dst), info.destination_port).allow;
+  }
   return !pods_.ByKey(info.source);
 }
 

@@ -5,9 +5,15 @@
 //     → a pod enrolled on this node: L4 SMI policy with the source identity taken from the
 //       listener's pod (kernel-derived, never from an IP) → deliver from inside the destination
 //       pod's netns;
-//     → anything else (a pod on another node, a non-mesh host): connect from inside the source
-//       pod's netns (a mesh pod elsewhere denies plaintext as unauthenticated; non-mesh egress
-//       passes through, counted, unless the mesh denies egress).
+//     → a mesh pod on another node: through the mTLS tunnel, dialled from inside the source pod's
+//       netns to <destination pod ip>:15008 with the source workload's certificate, expecting the
+//       destination's identity; the destination agent decides (without tunnels — standalone
+//       mode — it goes as plaintext and the destination denies it as unauthenticated);
+//     → anything else (a non-mesh host): egress from inside the source pod's netns, counted,
+//       unless the mesh denies egress.
+//   tunnel (15008): TLS with the peer's certificate verified, then CONNECT <this pod ip>:<port>:
+//     L4 SMI policy with the source identity from that certificate → deliver from inside this
+//     pod's netns; refused with 403 and the reason.
 //   inbound (15006): plaintext that did not come through a Ferry agent: its source address proves
 //     nothing, so it is denied unless the mesh is permissive or the source is exempt (probes).
 #pragma once
@@ -18,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/dispatch/tunnel_legs.h"
 #include "agent/inpod/pod_registry.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy_types.h"
@@ -48,6 +55,8 @@ enum class DenyReason : unsigned {
   kEgressDenied,
   kUnknownListener,
   kNoEndpoints,
+  kNoCertificate,
+  kPeerIdentity,
   kInternalError,
   kCount,
 };
@@ -57,6 +66,8 @@ struct DispatchCounters {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DenyReason::kCount)> denied{};
   std::atomic<uint64_t> local_allowed{0};
   std::atomic<uint64_t> remote_plaintext{0};
+  std::atomic<uint64_t> remote_tunnel{0};
+  std::atomic<uint64_t> tunnel_allowed{0};
   std::atomic<uint64_t> egress{0};
   std::atomic<uint64_t> inbound_exempt{0};
   std::atomic<uint64_t> service_resolved{0};
@@ -67,13 +78,17 @@ inline constexpr const char* kKindLocal = "local";          // pod → pod on th
 inline constexpr const char* kKindRemote = "remote";        // pod → mesh pod on another node
 inline constexpr const char* kKindEgress = "egress";        // pod → non-mesh destination
 inline constexpr const char* kKindInbound = "inbound";      // plaintext in, exempt or permissive
+inline constexpr const char* kKindTunnel = "tunnel";        // mTLS in from another node's agent
 
 class Dispatcher : public proxy::ConnectionHandler {
  public:
+  // `tunnels` may be null (standalone mode): remote mesh pods are then dialled as plaintext.
   Dispatcher(const inpod::PodRegistry& pods, policy::PolicyStore& policy, OriginalDestinations& orig_dsts,
-             SocketFactory& sockets);
+             SocketFactory& sockets, TunnelLegs* tunnels = nullptr);
 
   proxy::Decision OnAccept(const proxy::AcceptedConnection& conn) override;
+  proxy::Decision OnLegRequest(const proxy::AcceptedConnection& conn, const proxy::LegRequest& request,
+                               const proxy::ConnectionInfo& info) override;
   void OnClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats) override;
 
   // True when a live connection is no longer allowed by the current policy or enrollment.
@@ -84,6 +99,9 @@ class Dispatcher : public proxy::ConnectionHandler {
  private:
   proxy::Decision Outbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& source);
   proxy::Decision Inbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& dest);
+  proxy::Decision Remote(const inpod::EnrolledPod& source, Ipv4Endpoint target, const policy::Identity& dest,
+                         std::shared_ptr<proxy::ConnectionInfo> info);
+  proxy::Decision TunnelAccept(const inpod::EnrolledPod& dest);
   proxy::Decision Forward(const inpod::EnrolledPod& socket_pod, Ipv4Endpoint target,
                           std::shared_ptr<proxy::ConnectionInfo> info);
   proxy::Decision Deny(DenyReason reason, std::string detail);
@@ -94,6 +112,7 @@ class Dispatcher : public proxy::ConnectionHandler {
   policy::PolicyStore& policy_;
   OriginalDestinations& orig_dsts_;
   SocketFactory& sockets_;
+  TunnelLegs* tunnels_;
   DispatchCounters counters_;
   std::atomic<uint64_t> next_endpoint_{0};
 };

@@ -65,7 +65,8 @@ Result<Request> ParseRequest(const std::string& line) {
   }
   if (op == "list") return Request{ListPods{}};
   if (op == "reload") return Request{ReloadPolicy{}};
-  return MakeError("unknown op \"" + op + "\" (expected add, remove, list, reload)");
+  if (op == "status") return Request{AgentStatus{}};
+  return MakeError("unknown op \"" + op + "\" (expected add, remove, list, reload, status)");
 }
 
 std::string OkReply() { return json{{"ok", true}}.dump(); }

@@ -6,6 +6,8 @@
 //   {"op":"remove","namespace":"app","name":"a"}
 //   {"op":"list"}
 //   {"op":"reload"}                                   (re-read the policy file)
+//   {"op":"status"}                                   (live connections with their TLS mode,
+//                                                      proxy counters, workload certificates)
 // Replies: {"ok":true, ...} or {"ok":false,"error":"<why>"}. "add" answers {"ok":true,"enrolled":b}
 // (false: the pod's namespace is not in the mesh); "list" answers {"ok":true,"pods":[enrolled],
 // "known":[every pod reported]}.
@@ -24,7 +26,8 @@ struct AddPod { inpod::PodSpec pod; };
 struct RemovePod { std::string namespace_name; std::string name; };
 struct ListPods {};
 struct ReloadPolicy {};
-using Request = std::variant<AddPod, RemovePod, ListPods, ReloadPolicy>;
+struct AgentStatus {};
+using Request = std::variant<AddPod, RemovePod, ListPods, ReloadPolicy, AgentStatus>;
 
 Result<Request> ParseRequest(const std::string& line);
 

@@ -10,6 +10,7 @@ void Erase(PodRegistry::Index& index, const EnrolledPod& pod) {
   if (ip != index.by_ip.end() && ip->second->spec.Key() == pod.spec.Key()) index.by_ip.erase(ip);
   index.by_listener.erase(pod.outbound_listener_id);
   index.by_listener.erase(pod.inbound_listener_id);
+  if (pod.tunnel_listener_id != 0) index.by_listener.erase(pod.tunnel_listener_id);
 }
 
 template <typename Map, typename K>
@@ -47,6 +48,7 @@ void PodRegistry::Put(std::shared_ptr<const EnrolledPod> pod) {
   next->by_ip[pod->spec.ip] = pod;
   next->by_listener[pod->outbound_listener_id] = pod;
   next->by_listener[pod->inbound_listener_id] = pod;
+  if (pod->tunnel_listener_id != 0) next->by_listener[pod->tunnel_listener_id] = pod;
   index_ = std::move(next);
 }
 

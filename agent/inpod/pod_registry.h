@@ -37,6 +37,7 @@ struct EnrolledPod {
   uint64_t netns_cookie = 0;
   uint64_t outbound_listener_id = 0;
   uint64_t inbound_listener_id = 0;
+  uint64_t tunnel_listener_id = 0;  // <pod ip>:15008, the mTLS tunnel's end in this pod
 };
 
 class PodRegistry {

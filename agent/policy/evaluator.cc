@@ -65,7 +65,7 @@ PolicyEvaluator::PolicyEvaluator(v1::PolicySnapshot snapshot) : snapshot_(std::m
   std::map<std::string, uint32_t> ip_by_uid;
   for (const v1::Workload& w : snapshot_.workloads()) {
     if (auto addr = ParseIpv4(w.ip())) {
-      workload_ips_.insert(*addr);
+      workload_ips_[*addr] = Identity{w.namespace_(), w.service_account()};
       ip_by_uid[w.uid()] = *addr;
     }
   }

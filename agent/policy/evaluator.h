@@ -58,6 +58,12 @@ class PolicyEvaluator {
   bool IsInboundExempt(uint32_t ip) const { return inbound_exempt_ips_.count(ip) > 0; }
   // True when ip belongs to a workload the control plane says is in the mesh (any node).
   bool IsMeshWorkloadIp(uint32_t ip) const { return workload_ips_.count(ip) > 0; }
+  // The identity of the mesh workload at `ip` (any node); nullptr when it is not one.
+  const Identity* WorkloadIdentity(uint32_t ip) const {
+    auto it = workload_ips_.find(ip);
+    return it == workload_ips_.end() ? nullptr : &it->second;
+  }
+  const std::string& TrustDomain() const { return snapshot_.mesh().trust_domain(); }
 
   // A Service's VIP and port, resolved to the endpoints behind it (pod IP and target port).
   struct ServiceTarget {
@@ -91,7 +97,7 @@ class PolicyEvaluator {
   ByNamespace by_destination_;
   size_t ignored_authorizations_ = 0;
   std::set<uint32_t> inbound_exempt_ips_;
-  std::set<uint32_t> workload_ips_;
+  std::map<uint32_t, Identity> workload_ips_;
   std::map<std::pair<uint32_t, uint16_t>, ServiceTarget> services_by_vip_;
 };
 
