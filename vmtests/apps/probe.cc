@@ -4,9 +4,11 @@
 //
 //   serve   --port P [--no-read] [--events FILE]  echo server (or a sink that never reads); appends
 //                                                  one JSON line per accepted connection to FILE
-//   send    --to IP:PORT --bytes N                 sends N bytes, reads the echo, compares SHA-256
+//   send    --to IP:PORT --bytes N [--marker S]    sends N bytes (S first, in its own write), reads
+//                                                  the echo, compares SHA-256
 //   connect --to IP:PORT [--timeout-ms T]          outcome of connect + 1-byte echo: ok|refused|reset|timeout|eof|error
-//   hold    --to IP:PORT --seconds S               echoes a byte, then waits for the connection to end
+//   hold    --to IP:PORT --seconds S [--final-echo 1]  echoes a byte, then waits for the connection to
+//                                                  end (with --final-echo: echoes another byte at S)
 //   many    --to IP:PORT --count N --bytes B       opens N connections at once, echoes B bytes on each
 //   blast   --to IP:PORT --bytes N --stall-ms T    sends until N bytes or the send stalls for T ms
 //   rawsyn  --src IP --to IP:PORT                  sends one TCP SYN with a forged source address
@@ -204,7 +206,16 @@ int Send(const std::map<std::string, std::string>& f) {
   std::vector<char> chunk(65536);
   size_t sent = 0;
   std::string send_outcome = "ok";
-  while (sent < total) {
+  // A known string in one small write first, so a capture can look for it in a single packet.
+  if (auto marker = f.find("marker"); marker != f.end() && !marker->second.empty()) {
+    const std::string& m = marker->second;
+    size_t n = std::min(m.size(), total);
+    sent_hash.Update(m.data(), n);
+    if (send(fd, m.data(), n, MSG_NOSIGNAL) != static_cast<ssize_t>(n)) send_outcome = ErrnoName(errno);
+    sent = n;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // its own segment, not coalesced
+  }
+  while (sent < total && send_outcome == "ok") {
     size_t n = std::min(chunk.size(), total - sent);
     for (size_t i = 0; i < n; i += 8) { uint64_t v = rng(); std::memcpy(&chunk[i], &v, std::min<size_t>(8, n - i)); }
     sent_hash.Update(chunk.data(), n);
@@ -257,8 +268,15 @@ int Hold(const std::map<std::string, std::string>& f) {
     auto start = Clock::now();
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, seconds * 1000);
-    if (r == 0) outcome = "still-open";
-    else {
+    if (r == 0) {
+      outcome = "still-open";
+      // --final-echo: the connection must also still carry bytes, not merely be open.
+      if (f.count("final-echo")) {
+        char z = 'z';
+        bool echoed = send(fd, &z, 1, MSG_NOSIGNAL) == 1 && ReadExact(fd, &z, 1) == "ok" && z == 'z';
+        outcome = echoed ? "still-open-echo-ok" : "final-echo-failed";
+      }
+    } else {
       char c;
       ssize_t n = recv(fd, &c, 1, 0);
       outcome = n == 0 ? "eof" : (n < 0 ? ErrnoName(errno) : "data");

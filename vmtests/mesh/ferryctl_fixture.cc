@@ -41,8 +41,10 @@ void FerryctlFixture::SetUp() {
   state_ = "/tmp/ferry-e2e-" + std::to_string(getpid());
   manifests_ = state_ + "-manifests";
   std::filesystem::create_directories(manifests_);
-  auto up = Ctl({"local", "up", "--nodes", "2", "--agent-bin", FERRY_AGENT_BIN, "--controller-bin",
-                 FERRY_CONTROLLER_BIN, "--cni-bin", FERRY_CNI_BIN});
+  std::vector<std::string> up_args = {"local", "up", "--nodes", "2", "--agent-bin", FERRY_AGENT_BIN, "--controller-bin",
+                                     FERRY_CONTROLLER_BIN, "--cni-bin", FERRY_CNI_BIN};
+  up_args.insert(up_args.end(), extra_up_args_.begin(), extra_up_args_.end());
+  auto up = Ctl(up_args);
   ASSERT_EQ(up.exit_code, 0) << up.output << up.errors;
   auto apply = Ctl({"local", "apply", "-f", WriteManifest("base", BaseManifests())});
   ASSERT_EQ(apply.exit_code, 0) << apply.output << apply.errors;
@@ -85,22 +87,27 @@ local::CommandResult FerryctlFixture::Ctl(std::vector<std::string> args, std::ch
   return *r;
 }
 
-nlohmann::json FerryctlFixture::ProbeIn(const std::string& pod, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"local", "exec", "-n", "shop", pod, "--", FERRY_PROBE_BIN};
+nlohmann::json FerryctlFixture::ExecJson(const std::string& ns, const std::string& pod, const std::string& program,
+                                         std::vector<std::string> args, std::chrono::seconds timeout) {
+  std::string last;
+  std::istringstream lines(ExecText(ns, pod, program, std::move(args), timeout));
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) last = line;
+  auto doc = nlohmann::json::parse(last, nullptr, false);
+  return doc.is_object() ? doc : nlohmann::json::object();
+}
+
+std::string FerryctlFixture::ExecText(const std::string& ns, const std::string& pod, const std::string& program,
+                                      std::vector<std::string> args, std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {"local", "exec", "-n", ns, pod, "--", program};
   argv.insert(argv.end(), args.begin(), args.end());
   local::SpawnOptions o;
   o.argv = {FERRYCTL_BIN};
   o.argv.insert(o.argv.end(), argv.begin(), argv.end());
   // --state before "--": options after it belong to the command.
   o.argv.insert(o.argv.begin() + 3, {"--state", state_});
-  auto r = local::RunCommand(o, std::chrono::seconds(60));
-  if (!r.ok()) return nlohmann::json::object();
-  std::string last;
-  std::istringstream lines(r->output);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty()) last = line;
-  auto doc = nlohmann::json::parse(last, nullptr, false);
-  return doc.is_object() ? doc : nlohmann::json::object();
+  auto r = local::RunCommand(o, timeout);
+  return r.ok() ? r->output : std::string();
 }
 
 nlohmann::json FerryctlFixture::Pods() {

@@ -22,8 +22,16 @@ class FerryctlFixture : public ::testing::Test {
   void TearDown() override;
 
   local::CommandResult Ctl(std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(120));
-  // ferry-probe inside a pod (via `ferryctl local exec`); returns its last JSON line.
-  nlohmann::json ProbeIn(const std::string& pod, std::vector<std::string> args);
+  // ferry-probe inside a pod of namespace shop (via `ferryctl local exec`); returns its last JSON line.
+  nlohmann::json ProbeIn(const std::string& pod, std::vector<std::string> args) {
+    return ExecJson("shop", pod, FERRY_PROBE_BIN, std::move(args));
+  }
+  // Any program inside a pod; returns the last line of its output parsed as JSON ({} if none).
+  nlohmann::json ExecJson(const std::string& ns, const std::string& pod, const std::string& program,
+                          std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(60));
+  // Any program inside a pod; its standard output ("" when it could not run).
+  std::string ExecText(const std::string& ns, const std::string& pod, const std::string& program,
+                       std::vector<std::string> args, std::chrono::seconds timeout = std::chrono::seconds(60));
   std::string Outcome(const std::string& pod, const std::string& target) {
     return ProbeIn(pod, {"connect", "--to", target, "--timeout-ms", "2000"}).value("outcome", "no-output");
   }
@@ -38,6 +46,7 @@ class FerryctlFixture : public ::testing::Test {
 
   std::string state_;
   std::string manifests_;
+  std::vector<std::string> extra_up_args_;  // set by a derived fixture's constructor
 };
 
 }  // namespace ferry::vmtest

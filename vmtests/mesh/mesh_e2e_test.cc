@@ -58,28 +58,6 @@ TEST_F(MeshE2eTest, TrafficTargetAllowsAndItsDeletionDeniesAgain) {
             << " ms (including the probe's own round trips)\n";
 }
 
-TEST_F(MeshE2eTest, ConnectionsFromAnotherNodeAreUnauthenticatedUntilMtls) {
-  // Plaintext between nodes is denied at the destination, policy or not.
-  auto policy = WriteManifest("policy", R"(apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {name: worker-from-frontend, namespace: shop}
-spec:
-  destination: {kind: ServiceAccount, name: worker, namespace: shop}
-  sources: [{kind: ServiceAccount, name: frontend, namespace: shop}]
-  rules: [{kind: TCPRoute, name: any}]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: TCPRoute
-metadata: {name: any, namespace: shop}
-spec: {matches: {ports: []}}
-)");
-  ASSERT_EQ(Ctl({"local", "apply", "-f", policy}).exit_code, 0);
-  std::string worker_ip = PodByName("worker").value("ip", "");
-  ASSERT_FALSE(worker_ip.empty());
-  std::this_thread::sleep_for(milliseconds(1500));
-  EXPECT_NE(Outcome("deploy/frontend", worker_ip + ":8080"), "ok");
-}
-
 TEST_F(MeshE2eTest, NamespaceRemoveReleasesAndAddEnrollsRunningPods) {
   std::string api_ip = PodByName("api").value("ip", "");
   ASSERT_EQ(Ctl({"namespace", "remove", "shop"}).exit_code, 0);
