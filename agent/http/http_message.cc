@@ -1,0 +1,24 @@
+#include "agent/http/http_message.h"
+
+namespace ferry::http {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+const Header* MessageHead::Find(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (EqualsIgnoreCase(h.name, name)) return &h;
+  }
+  return nullptr;
+}
+
+}  // namespace ferry::http
