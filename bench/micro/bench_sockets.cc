@@ -45,24 +45,14 @@ void ReadExactlyOrDie(int fd, void* data, size_t size) {
 }  // namespace
 
 UniqueFd ListenLoopback() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa = Ipv4Endpoint{0x7f000001, 0}.ToSockaddr();
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) Die("bind");
-  if (::listen(fd.get(), 128) < 0) Die("listen");
+  UniqueFd fd = ferry::testing::BoundLoopbackSocket(128);
+  if (!fd) Die("listen on loopback");
   return fd;
 }
 
-Ipv4Endpoint LocalAddress(int fd) {
-  sockaddr_in sa{};
-  socklen_t len = sizeof(sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return Ipv4Endpoint::FromSockaddr(sa);
-}
-
 UniqueFd ConnectTo(const Ipv4Endpoint& target) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa = target.ToSockaddr();
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) Die("connect");
+  UniqueFd fd = ferry::testing::ConnectTo(target);
+  if (!fd) Die("connect");
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;

@@ -9,11 +9,14 @@
 
 #include "common/ipv4.h"
 #include "common/unique_fd.h"
+#include "support/loopback_sockets.h"
 
 namespace ferry::bench {
 
+// The shared loopback sockets (tests/support), exiting with a message on failure as a benchmark may.
 UniqueFd ListenLoopback();
-Ipv4Endpoint LocalAddress(int fd);
+using ferry::testing::LocalAddress;
+// Connects with TCP_NODELAY (the round-trip load sends 64-byte messages).
 UniqueFd ConnectTo(const Ipv4Endpoint& target);
 
 // One server for both loads. The client's first byte picks the behaviour: 'T' reads to EOF and

@@ -11,30 +11,6 @@
 
 namespace ferry::proxy::testing {
 
-UniqueFd BoundSocket(int backlog) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fd;
-  Ipv4Endpoint any{0x7f000001, 0};
-  sockaddr_in sa = any.ToSockaddr();
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) return UniqueFd();
-  if (backlog >= 0 && ::listen(fd.get(), backlog) < 0) return UniqueFd();
-  return fd;
-}
-
-Ipv4Endpoint LocalAddress(int fd) {
-  sockaddr_in sa{};
-  socklen_t len = sizeof(sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return Ipv4Endpoint::FromSockaddr(sa);
-}
-
-UniqueFd Connect(const Ipv4Endpoint& target) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa = target.ToSockaddr();
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) return UniqueFd();
-  return fd;
-}
-
 UniqueFd NewUpstreamSocket() { return UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); }
 
 bool WriteAll(int fd, const void* data, size_t size) {

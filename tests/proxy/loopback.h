@@ -14,14 +14,14 @@
 
 #include "common/ipv4.h"
 #include "common/unique_fd.h"
+#include "support/loopback_sockets.h"
 
 namespace ferry::proxy::testing {
 
-// A TCP socket bound to 127.0.0.1 on an ephemeral port; listening when backlog >= 0.
-UniqueFd BoundSocket(int backlog);
-Ipv4Endpoint LocalAddress(int fd);
-// Blocking connect to `target`; invalid fd on failure.
-UniqueFd Connect(const Ipv4Endpoint& target);
+// The shared loopback sockets (support/loopback_sockets.h) under the names these tests use.
+inline constexpr auto& BoundSocket = ferry::testing::BoundLoopbackSocket;
+using ferry::testing::LocalAddress;
+inline constexpr auto& Connect = ferry::testing::ConnectTo;
 UniqueFd NewUpstreamSocket();
 bool WriteAll(int fd, const void* data, size_t size);
 // Reads exactly `size` bytes; false on EOF or error first.

@@ -4,18 +4,17 @@
 // close_notify read back through the record-type reader.
 #include <gtest/gtest.h>
 #include <linux/tls.h>
-#include <openssl/evp.h>
 #include <sys/socket.h>
 
 #include <chrono>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "agent/tunnel/ktls.h"
 #include "agent/tunnel/ktls_reader.h"
 #include "ktls_peers.h"
+#include "support/tls_stat.h"
+#include "support/tls_test_context.h"
 #include "test_result.h"
 #include "tunnel/test_pki.h"
 
@@ -29,47 +28,23 @@ using tunnel::TlsRole;
 const std::string kClientId = "spiffe://cluster.local/ns/default/sa/frontend";
 const std::string kServerId = "spiffe://cluster.local/ns/default/sa/api";
 
-std::map<std::string, uint64_t> TlsStats() {
-  std::map<std::string, uint64_t> stats;
-  std::ifstream file("/proc/net/tls_stat");
-  std::string name;
-  uint64_t value;
-  while (file >> name >> value) stats[name] = value;
-  return stats;
-}
-
 std::shared_ptr<tunnel::TlsContext> Context(TlsRole role, const tunnel::testing::TestCa& ca, const std::string& id,
                                             std::vector<TlsCipher> ciphers, int tickets) {
-  tunnel::TlsContextOptions options;
-  options.role = role;
-  options.credentials = ca.IssueLeaf(id);
-  options.trust_roots.push_back(ca.ShareRoot());
-  options.ciphers = std::move(ciphers);
-  options.session_tickets = tickets;
-  options.verify_peer = [](X509*, STACK_OF(X509) *) -> Result<void> { return Ok(); };
-  return tunnel::TlsContext::Create(std::move(options)).value();
+  return testing::AcceptAnyPeerTlsContext(role, ca, id, tickets, std::move(ciphers));
 }
 
 // Deterministic pseudo-random bytes (xorshift64*), hashed as they go.
 class StreamHasher {
  public:
-  StreamHasher() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
   void Update(const uint8_t* data, size_t size) {
-    EVP_DigestUpdate(ctx_.get(), data, size);
+    sha256_.Update(data, size);
     bytes_ += size;
   }
-  std::string Final() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_DigestFinal_ex(ctx_.get(), digest, &size);
-    std::ostringstream hex;
-    for (unsigned i = 0; i < size; ++i) hex << std::hex << (digest[i] >> 4) << (digest[i] & 15);
-    return hex.str();
-  }
+  std::string Final() { return sha256_.HexDigest(); }
   size_t bytes() const { return bytes_; }
 
  private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+  testing::Sha256 sha256_;
   size_t bytes_ = 0;
 };
 
@@ -185,7 +160,7 @@ TEST_P(KtlsTransfer, BothDirectionsOffloadedCarryBytesIntactAndClose) {
   // Tickets + the 200 response. OpenSSL sends at most one ticket after a resumed handshake.
   uint64_t tickets = param.resume ? std::min(param.tickets, 1) : param.tickets;
   EXPECT_EQ(client_secrets->rx.records, 1u + tickets);
-  auto before = TlsStats();
+  auto before = testing::ReadTlsStat();
   ASSERT_OK(tunnel::InstallKtls(pair->client.fd.get(), *client_secrets));
   ASSERT_OK(tunnel::InstallKtls(pair->server.fd.get(), *server_secrets));
 
@@ -213,7 +188,7 @@ TEST_P(KtlsTransfer, BothDirectionsOffloadedCarryBytesIntactAndClose) {
   EXPECT_EQ(server_got.ended_with, KtlsRecordKind::kCloseNotify);
   EXPECT_EQ(client_got.ended_with, KtlsRecordKind::kCloseNotify);
 
-  auto after = TlsStats();
+  auto after = testing::ReadTlsStat();
   EXPECT_GE(after["TlsTxSw"], before["TlsTxSw"] + 2);
   EXPECT_GE(after["TlsRxSw"], before["TlsRxSw"] + 2);
   EXPECT_EQ(after["TlsDecryptError"], 0u);

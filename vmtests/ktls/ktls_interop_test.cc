@@ -11,6 +11,7 @@
 #include "agent/tunnel/ktls.h"
 #include "agent/tunnel/ktls_reader.h"
 #include "ktls_peers.h"
+#include "support/tls_test_context.h"
 #include "test_result.h"
 #include "tunnel/test_pki.h"
 
@@ -23,13 +24,7 @@ using tunnel::TlsRole;
 
 std::shared_ptr<tunnel::TlsContext> Context(TlsRole role, const tunnel::testing::TestCa& ca, const std::string& id,
                                             TlsCipher cipher) {
-  tunnel::TlsContextOptions options;
-  options.role = role;
-  options.credentials = ca.IssueLeaf(id);
-  options.trust_roots.push_back(ca.ShareRoot());
-  options.ciphers = {cipher};
-  options.verify_peer = [](X509*, STACK_OF(X509) *) -> Result<void> { return Ok(); };
-  return tunnel::TlsContext::Create(std::move(options)).value();
+  return testing::AcceptAnyPeerTlsContext(role, ca, id, 0, std::vector<TlsCipher>{cipher});
 }
 
 // Client offloaded both ways; server in OpenSSL.

@@ -1,7 +1,5 @@
 #include "ktls_peers.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "agent/tunnel/connect_preface.h"
+#include "support/loopback_sockets.h"
 
 namespace ferry::vmtest {
 namespace {
@@ -27,22 +26,11 @@ void WaitReadable(int a, int b) {
 
 Result<TunnelPair> ConnectTunnelPair(std::shared_ptr<tunnel::TlsContext> client_ctx,
                                      std::shared_ptr<tunnel::TlsContext> server_ctx, const std::string& peer_key) {
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!listener) return ErrnoError("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  auto* sa = reinterpret_cast<sockaddr*>(&address);
-  if (bind(listener.get(), sa, length) != 0 || listen(listener.get(), 1) != 0 ||
-      getsockname(listener.get(), sa, &length) != 0) {
-    return ErrnoError("listen on loopback");
-  }
+  auto sockets = testing::ConnectLoopbackPair();
+  if (!sockets) return sockets.error();
   TunnelPair pair;
-  pair.client.fd.Reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (connect(pair.client.fd.get(), sa, length) != 0) return ErrnoError("connect");
-  pair.server.fd.Reset(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!pair.server.fd) return ErrnoError("accept");
+  pair.client.fd = std::move(sockets->client);
+  pair.server.fd = std::move(sockets->server);
   auto client = tunnel::TlsSession::Create(std::move(client_ctx), peer_key);
   if (!client) return client.error();
   auto server = tunnel::TlsSession::Create(std::move(server_ctx));

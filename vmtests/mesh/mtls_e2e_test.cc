@@ -17,6 +17,7 @@
 #include "ferryctl_fixture.h"
 #include "identity/csr.h"
 #include "identity/spiffe_id.h"
+#include "support/tls_stat.h"
 #include "test_certs.h"
 #include "underlay_capture.h"
 
@@ -56,16 +57,6 @@ std::string PlainNamespace() {
          pod("plain-b", "node-2");
 }
 
-// /proc/net/tls_stat as name -> value (empty when the kernel has no kTLS).
-std::map<std::string, uint64_t> ParseTlsStat(const std::string& text) {
-  std::map<std::string, uint64_t> out;
-  std::istringstream in(text);
-  std::string name;
-  uint64_t value = 0;
-  while (in >> name >> value) out[name] = value;
-  return out;
-}
-
 class MtlsE2eTest : public FerryctlFixture {
  protected:
   MtlsE2eTest() { extra_up_args_ = {"--cert-ttl", "2m", "--trust-domain", kTrustDomain}; }
@@ -96,7 +87,7 @@ class MtlsE2eTest : public FerryctlFixture {
   }
   // The kernel's kTLS counters of a pod's network namespace (where the tunnel sockets live).
   std::map<std::string, uint64_t> TlsStatIn(const std::string& pod) {
-    return ParseTlsStat(ExecText("shop", pod, "/bin/cat", {"/proc/net/tls_stat"}));
+    return testing::ParseTlsStat(ExecText("shop", pod, "/bin/cat", {"/proc/net/tls_stat"}));
   }
   // The agent's own report ({"op":"status"} on its enrollment socket).
   nlohmann::json AgentStatus(const std::string& node) {

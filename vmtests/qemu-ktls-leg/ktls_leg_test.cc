@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -14,6 +13,8 @@
 #include "agent/tunnel/ktls.h"
 #include "agent/tunnel/tunnel_leg.h"
 #include "leg_socket_driver.h"
+#include "support/tls_stat.h"
+#include "support/tls_test_context.h"
 #include "test_result.h"
 #include "tunnel/test_pki.h"
 
@@ -32,24 +33,9 @@ bool InQemu() {
   return value != nullptr && std::string(value) == "1";
 }
 
-std::map<std::string, uint64_t> TlsStats() {
-  std::map<std::string, uint64_t> stats;
-  std::ifstream file("/proc/net/tls_stat");
-  std::string name;
-  uint64_t value;
-  while (file >> name >> value) stats[name] = value;
-  return stats;
-}
-
 std::shared_ptr<tunnel::TlsContext> Context(TlsRole role, const tunnel::testing::TestCa& ca, const std::string& id,
                                             int tickets) {
-  tunnel::TlsContextOptions options;
-  options.role = role;
-  options.credentials = ca.IssueLeaf(id);
-  options.trust_roots.push_back(ca.ShareRoot());
-  options.session_tickets = tickets;
-  options.verify_peer = [](X509*, STACK_OF(X509) *) -> Result<void> { return Ok(); };
-  return tunnel::TlsContext::Create(std::move(options)).value();
+  return testing::AcceptAnyPeerTlsContext(role, ca, id, tickets);
 }
 
 struct LegPair {
@@ -61,7 +47,7 @@ struct LegPair {
 // Connects, runs setup to kReady on both ends and offers both to the kernel.
 void EstablishAndOffload(const std::shared_ptr<tunnel::TlsContext>& client_ctx,
                          const std::shared_ptr<tunnel::TlsContext>& server_ctx, LegPair* pair) {
-  auto sockets = ConnectLoopbackPair();
+  auto sockets = ConnectNonBlockingLoopbackPair();
   ASSERT_OK(sockets);
   pair->sockets = std::move(*sockets);
   pair->client = tunnel::MakeClientTunnelLeg({client_ctx, kServerId, {kPodIp, 8080}, true});
@@ -112,13 +98,13 @@ void TransferBothWays(LegPair& pair, uint64_t bytes) {
 
 TEST(KtlsLegs, FullHandshakeOffloadedMovesSixteenMebibytesEachWay) {
   tunnel::testing::TestCa ca;
-  auto before = TlsStats();
+  auto before = testing::ReadTlsStat();
   LegPair pair;
   EstablishAndOffload(Context(TlsRole::kClient, ca, kClientId, 0), Context(TlsRole::kServer, ca, kServerId, 0), &pair);
   if (HasFatalFailure()) return;
   TransferBothWays(pair, 16 * kMiB);
   if (!tunnel::KernelTlsUsable()) return;
-  auto after = TlsStats();
+  auto after = testing::ReadTlsStat();
   EXPECT_GE(after["TlsTxSw"], before["TlsTxSw"] + 2);  // both ends installed transmit keys ...
   EXPECT_GE(after["TlsRxSw"], before["TlsRxSw"] + 2);  // ... and receive keys
   EXPECT_EQ(after["TlsDecryptError"], 0u);
@@ -130,7 +116,7 @@ TEST(KtlsLegs, ResumedTunnelWithTicketsInFlightOffloads) {
   tunnel::testing::TestCa ca;
   auto client_ctx = Context(TlsRole::kClient, ca, kClientId, 0);
   auto server_ctx = Context(TlsRole::kServer, ca, kServerId, 2);
-  auto before = TlsStats();
+  auto before = testing::ReadTlsStat();
   {
     LegPair first;
     EstablishAndOffload(client_ctx, server_ctx, &first);
@@ -145,7 +131,7 @@ TEST(KtlsLegs, ResumedTunnelWithTicketsInFlightOffloads) {
   EXPECT_EQ(client_ctx->session_cache().Count(kServerId), 2u);
   TransferBothWays(second, 1 * kMiB);
   if (!tunnel::KernelTlsUsable()) return;
-  auto after = TlsStats();
+  auto after = testing::ReadTlsStat();
   EXPECT_GE(after["TlsTxSw"], before["TlsTxSw"] + 4);
   EXPECT_GE(after["TlsRxSw"], before["TlsRxSw"] + 4);
   EXPECT_EQ(after["TlsDecryptError"], 0u);

@@ -1,16 +1,15 @@
 #include "leg_socket_driver.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <sstream>
 #include <vector>
+
+#include "support/tls_test_context.h"
 
 namespace ferry::vmtest {
 namespace {
@@ -57,22 +56,7 @@ Result<std::vector<uint8_t>> ReceiveSome(int fd) {
   return bytes;
 }
 
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void Update(const uint8_t* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
-  std::string Hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_DigestFinal_ex(ctx_.get(), digest, &size);
-    std::ostringstream hex;
-    for (unsigned i = 0; i < size; ++i) hex << std::hex << (digest[i] >> 4) << (digest[i] & 15);
-    return hex.str();
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-};
+using testing::Sha256;
 
 // Deterministic pseudo-random bytes (xorshift64*).
 class Generator {
@@ -126,25 +110,11 @@ Result<void> ReceiveData(proxy::SecureLeg& leg, int fd, bool kernel, Sha256& has
 
 }  // namespace
 
-Result<SocketPair> ConnectLoopbackPair() {
-  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!listener) return ErrnoError("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  auto* sa = reinterpret_cast<sockaddr*>(&address);
-  if (bind(listener.get(), sa, length) != 0 || listen(listener.get(), 1) != 0 ||
-      getsockname(listener.get(), sa, &length) != 0) {
-    return ErrnoError("listen on loopback");
-  }
-  SocketPair pair;
-  pair.client.Reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!pair.client || connect(pair.client.get(), sa, length) != 0) return ErrnoError("connect");
-  pair.server.Reset(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!pair.server) return ErrnoError("accept");
-  FERRY_TRY(SetNonBlocking(pair.client.get()));
-  FERRY_TRY(SetNonBlocking(pair.server.get()));
+Result<SocketPair> ConnectNonBlockingLoopbackPair() {
+  auto pair = testing::ConnectLoopbackPair();
+  if (!pair) return pair.error();
+  FERRY_TRY(SetNonBlocking(pair->client.get()));
+  FERRY_TRY(SetNonBlocking(pair->server.get()));
   return pair;
 }
 
@@ -227,8 +197,8 @@ StreamReport RunDataPhase(proxy::SecureLeg& leg, int fd, uint64_t seed, uint64_t
       to_send.insert(to_send.end(), reply.begin(), reply.end());
     }
   }
-  report.sent_sha256 = sent_hash.Hex();
-  report.received_sha256 = received_hash.Hex();
+  report.sent_sha256 = sent_hash.HexDigest();
+  report.received_sha256 = received_hash.HexDigest();
   return report;
 }
 
@@ -241,7 +211,7 @@ std::string ExpectedSha256(uint64_t seed, uint64_t total) {
     generator.Fill(chunk);
     hasher.Update(chunk.data(), chunk.size());
   }
-  return hasher.Hex();
+  return hasher.HexDigest();
 }
 
 }  // namespace ferry::vmtest

@@ -9,15 +9,13 @@
 #include "agent/proxy/secure_leg.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "support/loopback_sockets.h"
 
 namespace ferry::vmtest {
 
-struct SocketPair {
-  UniqueFd client;
-  UniqueFd server;
-};
+using SocketPair = testing::ConnectedPair;
 // A connected loopback TCP pair (client end, accepted server end), non-blocking.
-Result<SocketPair> ConnectLoopbackPair();
+Result<SocketPair> ConnectNonBlockingLoopbackPair();
 
 struct SetupResult {
   proxy::LegProgress client;
