@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Ferry needs on Debian 12, and only what is missing:
 # a fast no-op when everything is present.
+#   scripts/setup.sh           build, tests, demo
+#   scripts/setup.sh --bench   also what ./scripts/bench.sh measures with: sockperf (64 B ping-pong),
+#                              iperf3 (throughput), haproxy (the peer relay), socat + jq (agent
+#                              counters, JSON), gnuplot-nox (the chart), util-linux (taskset),
+#                              openssl (certificates for the HAProxy mTLS pair)
 set -euo pipefail
 
 packages=(
@@ -13,6 +18,9 @@ packages=(
   iproute2 containernetworking-plugins procps psmisc
   busybox-static qemu-system-x86 cpio kmod
 )
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(sockperf iperf3 haproxy socat jq gnuplot-nox util-linux openssl)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
