@@ -1,5 +1,6 @@
 #include "agent/node_agent.h"
 
+#include <grpcpp/support/channel_arguments.h>
 #include <liburing.h>
 #include <spdlog/spdlog.h>
 
@@ -7,12 +8,10 @@
 #include <optional>
 #include <set>
 
+#include "agent/certs/controller_channel.h"
 #include "agent/inpod/netns.h"
 #include "agent/inpod/pod_state.h"
 #include "agent/policy/policy_file.h"
-#include <grpcpp/support/channel_arguments.h>
-
-#include "agent/certs/controller_channel.h"
 #include "agent/tunnel/tunnel_leg.h"
 #include "identity/trust_bundle.h"
 
@@ -69,9 +68,11 @@ Result<void> NodeAgent::StartIdentities() {
   trust_bundle_pem_ = *bundle_pem;
   auto bundle = identity::TrustBundle::FromPem(trust_bundle_pem_);
   if (!bundle.ok()) return bundle.error();
-  // The token file is re-read when it changes (Kubernetes rotates projected tokens in place).
-  signer_ = std::make_unique<certs::GrpcCertificateSigner>(certs::MakeControllerChannel(
-      config_.controller, trust_bundle_pem_, certs::FileNodeTokenSource(config_.node_token_file), grpc::ChannelArguments()));
+  // One token source for both channels: the file is re-read when it changes (Kubernetes rotates
+  // projected tokens in place), once for every caller.
+  node_token_source_ = certs::FileNodeTokenSource(config_.node_token_file);
+  signer_ = std::make_unique<certs::GrpcCertificateSigner>(
+      certs::MakeControllerChannel(config_.controller, trust_bundle_pem_, node_token_source_, grpc::ChannelArguments()));
   certs::IdentityManager::Options options;
   options.trust_domain = config_.trust_domain;
   options.requested_ttl = config_.cert_ttl;
@@ -329,7 +330,7 @@ Result<void> NodeAgent::StartPolicyClient() {
   options.node_name = config_.node;
   options.persist_path = config_.state_dir + "/policy-snapshot.pb";
   options.channel_factory =
-      certs::MakeControllerChannelFactory(trust_bundle_pem_, certs::FileNodeTokenSource(config_.node_token_file));
+      certs::MakeControllerChannelFactory(trust_bundle_pem_, node_token_source_);
   policy_client_ = std::make_unique<xds::PolicyClient>(options, [this](const ferry::v1::PolicySnapshot& snapshot) {
     return ApplyPolicy(snapshot);
   });

@@ -11,6 +11,7 @@
 
 #include "agent/bpf/bpf_datapath.h"
 #include "agent/certs/certificate_signer.h"
+#include "agent/certs/controller_channel.h"
 #include "agent/certs/identity_manager.h"
 #include "agent/dispatch/dispatcher.h"
 #include "agent/enroll/enroll_server.h"
@@ -82,6 +83,7 @@ class NodeAgent {
   std::unique_ptr<dispatch::OriginalDestinations> orig_dsts_;
   std::unique_ptr<dispatch::SocketFactory> sockets_;
   std::string trust_bundle_pem_;  // controller mode
+  certs::NodeTokenSource node_token_source_;
   std::unique_ptr<certs::CertificateSigner> signer_;
   std::unique_ptr<certs::IdentityManager> identities_;
   std::unique_ptr<NodeTunnels> tunnels_;
