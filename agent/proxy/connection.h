@@ -16,6 +16,7 @@
 #include "agent/proxy/buffer_ring.h"
 #include "agent/proxy/io_ring.h"
 #include "agent/proxy/proxy_types.h"
+#include "agent/proxy/relay.h"
 #include "agent/proxy/secure_leg.h"
 #include "agent/proxy/shared_state.h"
 #include "agent/proxy/user_data.h"
@@ -24,23 +25,7 @@
 
 namespace ferry::proxy {
 
-using Clock = std::chrono::steady_clock;
-
-// What a connection needs from the worker that owns it.
-struct RelayContext {
-  IoRing& ring;
-  BufferRing& buffers;
-  const ProxyOptions& options;
-  WorkerCounters& counters;
-  // (connection id, direction) pairs whose receive found the buffer ring empty.
-  std::deque<std::pair<uint64_t, int>>& buffer_waiters;
-  SharedState& shared;
-  ConnectionHandler& handler;
-  // Per-worker buffer for SecureLeg::ReadKernelRecord; sized on first use.
-  std::vector<uint8_t>& record_scratch;
-};
-
-class Connection {
+class Connection final : public Relay {
  public:
   static constexpr size_t kMaxChunksPerDirection = kMaxBuffersPerDirection;
 
@@ -59,24 +44,24 @@ class Connection {
   // Acceptor: starts the leg's setup on the client socket.
   void StartAcceptor(RelayContext& ctx, Clock::time_point now);
   // Handles one completion addressed to this connection.
-  void OnCompletion(RelayContext& ctx, Op op, int res, uint32_t flags, Clock::time_point now);
+  void OnCompletion(RelayContext& ctx, Op op, int res, uint32_t flags, Clock::time_point now) override;
   // Closes on idle / half-close timeout.
-  void CheckTimeouts(RelayContext& ctx, Clock::time_point now);
+  void CheckTimeouts(RelayContext& ctx, Clock::time_point now) override;
   // Re-queues a receive that found the buffer ring empty.
-  void RetryReceive(RelayContext& ctx, int direction);
+  void RetryReceive(RelayContext& ctx, int direction) override;
   // Starts closing: cancels outstanding requests. Reset reasons (and any close that would drop
   // buffered bytes) send RST on both legs.
-  void BeginClose(RelayContext& ctx, CloseReason reason);
+  void BeginClose(RelayContext& ctx, CloseReason reason) override;
 
   // True once closing and no request is outstanding: the worker may call Release().
-  bool finished() const { return closing_ && inflight_ == 0; }
+  bool finished() const override { return closing_ && inflight_ == 0; }
   // Returns held buffers and closes both sockets.
-  ConnectionStats Release(RelayContext& ctx, Clock::time_point now);
+  ConnectionStats Release(RelayContext& ctx, Clock::time_point now) override;
 
   uint64_t id() const { return id_; }
-  const ConnectionInfo& info() const { return *info_; }
-  bool closing() const { return closing_; }
-  LiveConnection Snapshot(Clock::time_point now) const;
+  const ConnectionInfo& info() const override { return *info_; }
+  bool closing() const override { return closing_; }
+  LiveConnection Snapshot(Clock::time_point now) const override;
 
  private:
   struct Chunk {

@@ -136,12 +136,27 @@ void Connection::Decide(RelayContext& ctx, Clock::time_point now) {
     StartConnect(ctx);
     return;
   }
+  if (auto* l7 = std::get_if<L7Plan>(&decision); l7 != nullptr && l7->session != nullptr) {
+    // The session reads this leg's plaintext: it sits behind a socketpair, which is connected
+    // at once, so the request is accepted without a connect.
+    if (l7->info != nullptr) info_ = l7->info;
+    auto joined = ctx.spawner.SpawnInternal(std::move(decision), accepted_);
+    if (!joined.ok()) {
+      Refuse(ctx, LegRefusal::kUnavailable, "cannot start the HTTP session: " + joined.error().Message(), now);
+      return;
+    }
+    socket_[1] = std::move(joined).value();
+    phase_ = Phase::kAwaitUpstream;
+    connecting_ = true;
+    OnLegConnect(ctx, 0, now);
+    return;
+  }
   ctx.counters.denied.Add();
   if (auto* deny = std::get_if<DenyPlan>(&decision)) {
     Refuse(ctx, deny->refusal, deny->reason, now);
   } else {
     spdlog::warn("proxy: OnLegRequest returned an unusable plan (no upstream socket, a second "
-                 "leg, or AcceptLegPlan); refusing");
+                 "leg, an L7Plan without a session, or AcceptLegPlan); refusing");
     Refuse(ctx, LegRefusal::kForbidden, "no usable plan", now);
   }
 }

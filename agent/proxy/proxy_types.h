@@ -10,6 +10,7 @@
 #include <string>
 #include <variant>
 
+#include "agent/proxy/l7_session.h"
 #include "agent/proxy/secure_leg.h"
 #include "common/ipv4.h"
 #include "common/unique_fd.h"
@@ -63,7 +64,28 @@ struct AcceptLegPlan {
   std::shared_ptr<const ConnectionInfo> info;  // may be null; OnLegRequest's plan may replace it
 };
 
-using Decision = std::variant<ForwardPlan, DenyPlan, AcceptLegPlan>;
+class UpstreamOpener;
+
+// The client speaks an application protocol the agent wants to see (HTTP): `session` reads it and
+// picks an upstream per request by key; `opener` turns a key into the plan of the relay behind
+// that upstream. From OnAccept the client is the accepted socket; from OnLegRequest (and from an
+// opener) the engine joins the L7 connection to the asking connection with a socketpair.
+struct L7Plan {
+  std::unique_ptr<L7Session> session;
+  std::shared_ptr<UpstreamOpener> opener;
+  std::shared_ptr<const ConnectionInfo> info;  // may be null
+};
+
+using Decision = std::variant<ForwardPlan, DenyPlan, AcceptLegPlan, L7Plan>;
+
+class UpstreamOpener {
+ public:
+  virtual ~UpstreamOpener() = default;
+  // Runs on the worker thread; must not block. The plan of the relay that carries upstream `key`:
+  // a ForwardPlan (possibly with an upstream leg) or an L7Plan; a DenyPlan's reason is what the
+  // session is told (UpstreamEnd::kUnavailable).
+  virtual Decision Open(const std::string& key) = 0;
+};
 
 enum class CloseReason {
   kCompleted,         // both sides finished with FIN
@@ -93,8 +115,9 @@ class ConnectionHandler {
   // Runs on the worker thread that accepted the connection; must not block.
   virtual Decision OnAccept(const AcceptedConnection& conn) = 0;
   // Runs on the worker thread when the acceptor leg of an AcceptLegPlan has the peer's complete
-  // request. ForwardPlan (without upstream_leg): connect it, then accept the request; DenyPlan:
-  // refuse with its refusal and reason. `conn.fd` is the leg's socket: do not read or write it.
+  // request. ForwardPlan (without upstream_leg): connect it, then accept the request; L7Plan: the
+  // request is accepted and its bytes go through that session; DenyPlan: refuse with its refusal
+  // and reason. `conn.fd` is the leg's socket: do not read or write it.
   virtual Decision OnLegRequest(const AcceptedConnection& /*conn*/, const LegRequest& /*request*/,
                                 const ConnectionInfo& /*info*/) {
     return DenyPlan{"tunnel requests are not handled here", LegRefusal::kForbidden};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "agent/proxy/l7_connection.h"
 #include "agent/proxy/socket_ops.h"
 #include "agent/proxy/user_data.h"
 
@@ -71,8 +72,8 @@ void Worker::StopAndJoin() {
 }
 
 RelayContext Worker::Context() {
-  return RelayContext{*ring_,   *buffers_, options_, counters_, buffer_waiters_,
-                      *shared_, *handler_, record_scratch_};
+  return RelayContext{*ring_,   *buffers_, options_,        counters_, buffer_waiters_,
+                      *shared_, *handler_, record_scratch_, *this};
 }
 
 bool Worker::Done() const {
@@ -120,6 +121,18 @@ void Worker::Dispatch(uint64_t user_data, int res, uint32_t flags) {
   RelayContext ctx = Context();
   it->second->OnCompletion(ctx, op, res, flags, Clock::now());
   if (it->second->finished()) Finalize(it);
+  AdoptSpawned();
+}
+
+void Worker::AdoptSpawned() {
+  while (!spawned_.empty()) {
+    auto batch = std::move(spawned_);
+    spawned_.clear();
+    for (auto& [id, relay] : batch) {
+      auto it = connections_.emplace(id, std::move(relay)).first;
+      if (it->second->finished()) Finalize(it);
+    }
+  }
 }
 
 void Worker::ArmWake() {
@@ -238,37 +251,75 @@ void Worker::HandleAccepted(UniqueFd client, uint64_t listener_id) {
   }
   AcceptedConnection accepted{client.get(), *peer, *local, listener_id};
   Decision decision = handler_->OnAccept(accepted);
-  auto* forward = std::get_if<ForwardPlan>(&decision);
-  auto* accept_leg = std::get_if<AcceptLegPlan>(&decision);
-  bool usable = forward != nullptr ? forward->upstream.valid()
-                                   : accept_leg != nullptr && accept_leg->leg != nullptr;
-  if (!usable) {
+  uint64_t id = next_connection_id_;
+  std::unique_ptr<Relay> relay = StartRelay(client, accepted, decision);
+  if (relay == nullptr) {
     shared_->active.fetch_sub(1);
-    counters_.denied.Add();
     ResetAndClose(std::move(client));
     return;
   }
+  auto it = connections_.emplace(id, std::move(relay)).first;
+  if (it->second->finished()) Finalize(it);  // an acceptor may fail at once
+}
+
+std::unique_ptr<Relay> Worker::StartRelay(UniqueFd& client, const AcceptedConnection& accepted,
+                                          Decision& decision) {
+  auto* forward = std::get_if<ForwardPlan>(&decision);
+  auto* accept_leg = std::get_if<AcceptLegPlan>(&decision);
+  auto* l7 = std::get_if<L7Plan>(&decision);
+  bool usable = forward != nullptr      ? forward->upstream.valid()
+                : accept_leg != nullptr ? accept_leg->leg != nullptr
+                                        : l7 != nullptr && l7->session != nullptr;
+  if (!usable) {
+    counters_.denied.Add();
+    return nullptr;
+  }
   // A leg holds a setup slot from here until its data phase (or its close).
-  bool has_leg = accept_leg != nullptr || forward->upstream_leg != nullptr;
+  bool has_leg = accept_leg != nullptr || (forward != nullptr && forward->upstream_leg != nullptr);
   if (has_leg && !shared_->TryTakeSetup()) {
-    shared_->active.fetch_sub(1);
     counters_.setups_refused_over_limit.Add();
-    ResetAndClose(std::move(client));
-    return;
+    return nullptr;
   }
   uint64_t id = next_connection_id_++;
   auto now = Clock::now();
   RelayContext ctx = Context();
-  std::unique_ptr<Connection> conn;
   if (forward != nullptr) {
-    conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*forward), now);
+    auto conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*forward), now);
     conn->StartConnect(ctx);
-  } else {
-    conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*accept_leg), now);
-    conn->StartAcceptor(ctx, now);
+    return conn;
   }
-  auto it = connections_.emplace(id, std::move(conn)).first;
-  if (it->second->finished()) Finalize(it);  // an acceptor may fail at once
+  if (accept_leg != nullptr) {
+    auto conn = std::make_unique<Connection>(id, std::move(client), accepted, std::move(*accept_leg), now);
+    conn->StartAcceptor(ctx, now);
+    return conn;
+  }
+  auto conn = std::make_unique<L7Connection>(id, std::move(client), accepted, std::move(*l7), now);
+  conn->Start(ctx);
+  return conn;
+}
+
+Result<UniqueFd> Worker::SpawnInternal(Decision decision, const AcceptedConnection& origin) {
+  if (auto* deny = std::get_if<DenyPlan>(&decision)) return MakeError(deny->reason);
+  if (stopping_) return MakeError("the proxy is stopping");
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return ErrnoError("socketpair");
+  UniqueFd ours(fds[0]);
+  UniqueFd theirs(fds[1]);
+  if (shared_->active.fetch_add(1) >= shared_->max_connections) {
+    shared_->active.fetch_sub(1);
+    counters_.refused_over_limit.Add();
+    return MakeError("connection limit reached");
+  }
+  AcceptedConnection accepted = origin;
+  accepted.fd = theirs.get();
+  uint64_t id = next_connection_id_;
+  std::unique_ptr<Relay> relay = StartRelay(theirs, accepted, decision);
+  if (relay == nullptr) {
+    shared_->active.fetch_sub(1);
+    return MakeError("the upstream plan is unusable or the setup limit is reached");
+  }
+  spawned_.emplace_back(id, std::move(relay));
+  return ours;
 }
 
 void Worker::ResumeBufferWaiters() {
@@ -287,7 +338,7 @@ void Worker::ResumeBufferWaiters() {
   }
 }
 
-void Worker::Finalize(std::unordered_map<uint64_t, std::unique_ptr<Connection>>::iterator it) {
+void Worker::Finalize(RelayMap::iterator it) {
   RelayContext ctx = Context();
   ConnectionStats stats = it->second->Release(ctx, Clock::now());
   handler_->OnClosed(it->second->info(), stats);
@@ -300,7 +351,7 @@ size_t Worker::AbortWhere(const std::function<bool(const ConnectionInfo&)>& shou
   RelayContext ctx = Context();
   for (auto it = connections_.begin(); it != connections_.end();) {
     auto next = std::next(it);
-    Connection& conn = *it->second;
+    Relay& conn = *it->second;
     if (!conn.closing() && should_abort(conn.info())) {
       conn.BeginClose(ctx, CloseReason::kAborted);
       ++aborted;

@@ -14,6 +14,7 @@
 
 #include "agent/proxy/buffer_ring.h"
 #include "agent/proxy/connection.h"
+#include "agent/proxy/relay.h"
 #include "agent/proxy/io_ring.h"
 #include "agent/proxy/proxy_types.h"
 #include "agent/proxy/shared_state.h"
@@ -24,7 +25,7 @@
 
 namespace ferry::proxy {
 
-class Worker {
+class Worker final : public Spawner {
  public:
   static Result<std::unique_ptr<Worker>> Create(unsigned index, const ProxyOptions& options,
                                                 ConnectionHandler* handler,
@@ -45,6 +46,9 @@ class Worker {
   void RemoveListener(uint64_t listener_id);
   size_t AbortWhere(const std::function<bool(const ConnectionInfo&)>& should_abort);
   void AppendLive(std::vector<LiveConnection>& out);
+  // Spawner, on the worker thread: the relay starts now and joins the map after the completion
+  // being handled (the map must not change under a caller that holds an iterator).
+  Result<UniqueFd> SpawnInternal(Decision decision, const AcceptedConnection& origin) override;
 
  private:
   struct Listener {
@@ -69,7 +73,12 @@ class Worker {
   void BeginStop();
   void ResumeBufferWaiters();
   void FinalizeIfFinished(uint64_t connection_id);
-  void Finalize(std::unordered_map<uint64_t, std::unique_ptr<Connection>>::iterator it);
+  using RelayMap = std::unordered_map<uint64_t, std::unique_ptr<Relay>>;
+  void Finalize(RelayMap::iterator it);
+  // Starts a relay for `decision` on `client`; null (client reset) when the decision is unusable or
+  // a limit is reached.
+  std::unique_ptr<Relay> StartRelay(UniqueFd& client, const AcceptedConnection& accepted, Decision& decision);
+  void AdoptSpawned();
   RelayContext Context();
 
   ProxyOptions options_;
@@ -80,7 +89,8 @@ class Worker {
   std::unique_ptr<TaskQueue> tasks_;
   WorkerCounters counters_;
   std::unordered_map<uint64_t, Listener> listeners_;
-  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  RelayMap connections_;
+  std::vector<std::pair<uint64_t, std::unique_ptr<Relay>>> spawned_;  // joins connections_ next
   std::deque<std::pair<uint64_t, int>> buffer_waiters_;
   std::vector<uint8_t> record_scratch_;  // for kTLS control records; sized on first use
   uint64_t next_connection_id_ = 1;
