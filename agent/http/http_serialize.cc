@@ -19,6 +19,28 @@ void AppendHeaders(const MessageHead& head, std::string& out) {
   out += "\r\n";
 }
 
+// A header value must not carry CR, LF or NUL (response splitting); reasons come from policy
+// and parser messages, so they are made safe here rather than trusted.
+std::string HeaderSafe(std::string_view value) {
+  std::string out(value);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
+std::string TextResponse(int status, std::string_view reason, bool close, bool reason_header) {
+  const std::string body = std::string(reason) + "\n";
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    http_status_str(static_cast<http_status>(status)) + "\r\n";
+  out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (reason_header) out += "x-ferry-reason: " + HeaderSafe(reason) + "\r\n";
+  if (close) out += "Connection: close\r\n";
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
 }  // namespace
 
 std::string SerializeRequestHead(const MessageHead& head, std::string_view target) {
@@ -34,14 +56,11 @@ std::string SerializeResponseHead(const MessageHead& head) {
 }
 
 std::string MakeErrorResponse(int status, std::string_view reason, bool close) {
-  const std::string body = std::string(reason) + "\n";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    http_status_str(static_cast<http_status>(status)) + "\r\n";
-  out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  if (close) out += "Connection: close\r\n";
-  out += "\r\n";
-  out += body;
-  return out;
+  return TextResponse(status, reason, close, /*reason_header=*/false);
+}
+
+std::string MakeProxyResponse(int status, std::string_view reason, bool close) {
+  return TextResponse(status, reason, close, /*reason_header=*/true);
 }
 
 }  // namespace ferry::http

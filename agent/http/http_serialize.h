@@ -16,6 +16,10 @@ std::string SerializeResponseHead(const MessageHead& head);
 
 // A complete text/plain response carrying `reason`; with `close`, it says Connection: close.
 std::string MakeErrorResponse(int status, std::string_view reason, bool close);
+// The same answer with an `x-ferry-reason: <reason>` header too, so a client (and a test) can tell
+// a response made by the proxy from one made by the application. Control characters in `reason`
+// become spaces in the header.
+std::string MakeProxyResponse(int status, std::string_view reason, bool close);
 
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 
