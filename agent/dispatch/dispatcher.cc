@@ -4,6 +4,7 @@
 
 #include <linux/types.h>
 
+#include "agent/http/http_session.h"
 #include "bpf/ferry_abi.h"  // FERRY_PORT_TUNNEL
 
 namespace ferry::dispatch {
@@ -13,6 +14,20 @@ namespace {
 policy::Identity IdentityOf(const inpod::EnrolledPod& pod) {
   return policy::Identity{pod.spec.namespace_name, pod.spec.service_account};
 }
+
+class EndpointOpener : public proxy::UpstreamOpener {
+ public:
+  EndpointOpener(Dispatcher& dispatcher, UpstreamSide side, std::string pod_key)
+      : dispatcher_(dispatcher), side_(side), pod_key_(std::move(pod_key)) {}
+  proxy::Decision Open(const std::string& key) override { return dispatcher_.OpenUpstream(side_, pod_key_, key); }
+
+ private:
+  Dispatcher& dispatcher_;
+  UpstreamSide side_;
+  std::string pod_key_;
+};
+
+bool IsHttpKind(const std::string& kind) { return kind == kKindHttp || kind == kKindHttpUpstream; }
 
 }  // namespace
 
@@ -59,6 +74,16 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
   Ipv4Endpoint target = **orig;
   auto current = policy_.Current();
   if (const auto* service = current->ResolveService(target)) {
+    if (current->SplitFor(service->ns, service->name) != nullptr) {
+      auto info = std::make_shared<proxy::ConnectionInfo>();
+      info->source = source.spec.Key();
+      info->source_ns = source.spec.namespace_name;
+      info->source_sa = source.spec.service_account;
+      info->destination = service->ns + "/" + service->name;
+      info->destination_ns = service->ns;
+      info->destination_port = target.port;
+      return SplitConnection(source, *service, std::move(info));
+    }
     if (service->endpoints.empty())
       return Deny(DenyReason::kNoEndpoints, "service " + service->ns + "/" + service->name + " (" + target.ToString() + ")");
     target = PickEndpoint(*service);
@@ -77,12 +102,13 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     if (IsReservedPort(target.port))
       return Deny(DenyReason::kReservedPort, source.spec.Key() + " -> " + target.ToString());
     auto verdict = current->EvaluateL4(IdentityOf(source), IdentityOf(*dest), target.port);
-    if (!verdict.allow)
-      return Deny(DenyReason::kPolicy, source.spec.Key() + " -> " + dest->spec.Key() + ":" +
-                                           std::to_string(target.port) + ": " + verdict.reason);
     info->destination = dest->spec.Key();
     info->destination_ns = dest->spec.namespace_name;
     info->destination_sa = dest->spec.service_account;
+    if (!verdict.allow && verdict.needs_l7) return HttpToDestination(IdentityOf(source), *dest, target, std::move(info));
+    if (!verdict.allow)
+      return Deny(DenyReason::kPolicy, source.spec.Key() + " -> " + dest->spec.Key() + ":" +
+                                           std::to_string(target.port) + ": " + verdict.reason);
     info->kind = kKindLocal;
     counters_.local_allowed.fetch_add(1, std::memory_order_relaxed);
     return Forward(*dest, target, std::move(info));
@@ -144,14 +170,15 @@ proxy::Decision Dispatcher::OnLegRequest(const proxy::AcceptedConnection& conn, 
   auto peer = tunnels_ ? tunnels_->PeerIdentity(request.peer_identity) : Result<policy::Identity>(MakeError("no tunnel"));
   if (!peer.ok()) return Deny(DenyReason::kPeerIdentity, request.peer_identity + ": " + peer.error().Message());
   auto verdict = policy_.Current()->EvaluateL4(*peer, IdentityOf(*dest), request.target.port);
-  if (!verdict.allow)
-    return Deny(DenyReason::kPolicy, peer->ToString() + " -> " + dest->spec.Key() + ":" +
-                                         std::to_string(request.target.port) + ": " + verdict.reason);
   auto info = std::make_shared<proxy::ConnectionInfo>(accepted);
   info->source = request.peer_identity;
   info->source_ns = peer->ns;
   info->source_sa = peer->service_account;
   info->destination_port = request.target.port;
+  if (!verdict.allow && verdict.needs_l7) return HttpToDestination(*peer, *dest, request.target, std::move(info));
+  if (!verdict.allow)
+    return Deny(DenyReason::kPolicy, peer->ToString() + " -> " + dest->spec.Key() + ":" +
+                                         std::to_string(request.target.port) + ": " + verdict.reason);
   counters_.tunnel_allowed.fetch_add(1, std::memory_order_relaxed);
   return Forward(*dest, request.target, std::move(info));
 }
@@ -189,6 +216,61 @@ proxy::Decision Dispatcher::Forward(const inpod::EnrolledPod& socket_pod, Ipv4En
   return proxy::ForwardPlan{std::move(sock).value(), target, std::move(info)};
 }
 
+proxy::Decision Dispatcher::HttpToDestination(const policy::Identity& source, const inpod::EnrolledPod& dest,
+                                              Ipv4Endpoint target, std::shared_ptr<proxy::ConnectionInfo> info) {
+  info->kind = kKindHttp;
+  counters_.http_enforced.fetch_add(1, std::memory_order_relaxed);
+  auto router = std::make_shared<DestinationRouter>(policy_, source, IdentityOf(dest), target.port, EndpointKey(target));
+  // HTTP rules make the port HTTP: whatever else the client speaks is refused (RouteStream).
+  auto session = std::make_unique<http::HttpSession>(std::move(router), http::HttpSessionOptions{});
+  auto opener = std::make_shared<EndpointOpener>(*this, UpstreamSide::kIntoDestination, dest.spec.Key());
+  return proxy::L7Plan{std::move(session), std::move(opener), std::move(info)};
+}
+
+proxy::Decision Dispatcher::SplitConnection(const inpod::EnrolledPod& source,
+                                            const policy::PolicyEvaluator::ServiceTarget& root,
+                                            std::shared_ptr<proxy::ConnectionInfo> info) {
+  info->kind = kKindHttp;
+  counters_.http_split.fetch_add(1, std::memory_order_relaxed);
+  auto router = std::make_shared<SplitRouter>(policy_, pods_, split_pickers_, IdentityOf(source), root.ns, root.name,
+                                              info->destination_port);
+  http::HttpSessionOptions options;
+  // A port declared HTTP is HTTP; otherwise the first bytes decide (TCP is split per connection).
+  options.sniff = !root.http_declared;
+  auto session = std::make_unique<http::HttpSession>(std::move(router), std::move(options));
+  auto opener = std::make_shared<EndpointOpener>(*this, UpstreamSide::kFromSource, source.spec.Key());
+  return proxy::L7Plan{std::move(session), std::move(opener), std::move(info)};
+}
+
+proxy::Decision Dispatcher::OpenUpstream(UpstreamSide side, const std::string& pod_key, const std::string& key) {
+  auto target = ParseIpv4Endpoint(key);
+  if (!target) return Deny(DenyReason::kInternalError, "bad upstream key " + key);
+  auto pod = pods_.ByKey(pod_key);
+  if (!pod) return Deny(DenyReason::kUnknownListener, pod_key + " left the mesh");
+  auto info = std::make_shared<proxy::ConnectionInfo>();
+  info->source = pod->spec.Key();
+  info->destination = key;
+  info->destination_port = target->port;
+  info->kind = kKindHttpUpstream;
+  if (side == UpstreamSide::kIntoDestination) {
+    if (target->addr != pod->spec.ip) return Deny(DenyReason::kInternalError, key + " is not " + pod_key);
+    return Forward(*pod, *target, std::move(info));
+  }
+  info->source_ns = pod->spec.namespace_name;
+  info->source_sa = pod->spec.service_account;
+  if (auto dest = pods_.ByIp(target->addr)) {
+    info->destination = dest->spec.Key();
+    return Forward(*dest, *target, std::move(info));
+  }
+  auto current = policy_.Current();
+  if (const policy::Identity* remote = current->WorkloadIdentity(target->addr)) {
+    info->destination_ns = remote->ns;
+    info->destination_sa = remote->service_account;
+    if (tunnels_) return Remote(*pod, *target, *remote, std::move(info));
+  }
+  return Forward(*pod, *target, std::move(info));
+}
+
 void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats) {
   spdlog::debug("closed {} {} -> {} ({}): {} B out, {} B back, {}", info.kind, info.source, info.destination,
                 info.destination_port, stats.bytes_client_to_upstream, stats.bytes_upstream_to_client,
@@ -197,6 +279,8 @@ void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::Connec
 
 bool Dispatcher::NoLongerAllowed(const proxy::ConnectionInfo& info) const {
   auto current = policy_.Current();
+  // Each request is checked against the policy of its moment; only a pod leaving ends these.
+  if (IsHttpKind(info.kind)) return !pods_.ByKey(info.source) && !pods_.ByKey(info.destination);
   if (info.kind == kKindLocal) {
     auto src = pods_.ByKey(info.source);
     auto dst = pods_.ByKey(info.destination);

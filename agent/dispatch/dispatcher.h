@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/dispatch/http_routes.h"
 #include "agent/dispatch/tunnel_legs.h"
 #include "agent/inpod/pod_registry.h"
 #include "agent/policy/policy_store.h"
@@ -71,6 +72,8 @@ struct DispatchCounters {
   std::atomic<uint64_t> egress{0};
   std::atomic<uint64_t> inbound_exempt{0};
   std::atomic<uint64_t> service_resolved{0};
+  std::atomic<uint64_t> http_enforced{0};  // connections whose requests are checked one by one
+  std::atomic<uint64_t> http_split{0};     // connections to a TrafficSplit root, split per request
 };
 
 // Kinds stored in proxy::ConnectionInfo::kind.
@@ -79,6 +82,14 @@ inline constexpr const char* kKindRemote = "remote";        // pod → mesh pod 
 inline constexpr const char* kKindEgress = "egress";        // pod → non-mesh destination
 inline constexpr const char* kKindInbound = "inbound";      // plaintext in, exempt or permissive
 inline constexpr const char* kKindTunnel = "tunnel";        // mTLS in from another node's agent
+inline constexpr const char* kKindHttp = "http";            // requests checked/split one by one
+inline constexpr const char* kKindHttpUpstream = "http-upstream";  // the relay behind one of them
+
+// Which end of the mesh an L7 connection's upstream opener works for.
+enum class UpstreamSide {
+  kFromSource,       // a split at the source: endpoints anywhere, dialled as the source pod
+  kIntoDestination,  // requests to one pod on this node: delivered inside its netns
+};
 
 class Dispatcher : public proxy::ConnectionHandler {
  public:
@@ -94,6 +105,10 @@ class Dispatcher : public proxy::ConnectionHandler {
   // True when a live connection is no longer allowed by the current policy or enrollment.
   bool NoLongerAllowed(const proxy::ConnectionInfo& info) const;
 
+  // For an L7 connection of pod `pod_key`: the relay that carries upstream `key` (an endpoint,
+  // http_routes.h). Requests were already decided by the connection's router.
+  proxy::Decision OpenUpstream(UpstreamSide side, const std::string& pod_key, const std::string& key);
+
   const DispatchCounters& counters() const { return counters_; }
 
  private:
@@ -105,6 +120,12 @@ class Dispatcher : public proxy::ConnectionHandler {
   proxy::Decision Forward(const inpod::EnrolledPod& socket_pod, Ipv4Endpoint target,
                           std::shared_ptr<proxy::ConnectionInfo> info);
   proxy::Decision Deny(DenyReason reason, std::string detail);
+  // Requests to `dest` (on this node) are checked one by one against its HTTPRouteGroup rules.
+  proxy::Decision HttpToDestination(const policy::Identity& source, const inpod::EnrolledPod& dest,
+                                    Ipv4Endpoint target, std::shared_ptr<proxy::ConnectionInfo> info);
+  // A connection to a TrafficSplit root service: split per request (HTTP) or per connection.
+  proxy::Decision SplitConnection(const inpod::EnrolledPod& source, const policy::PolicyEvaluator::ServiceTarget& root,
+                                  std::shared_ptr<proxy::ConnectionInfo> info);
   // Picks one endpoint of the service (round robin per dispatcher).
   Ipv4Endpoint PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service);
 
@@ -115,6 +136,7 @@ class Dispatcher : public proxy::ConnectionHandler {
   TunnelLegs* tunnels_;
   DispatchCounters counters_;
   std::atomic<uint64_t> next_endpoint_{0};
+  SplitPickers split_pickers_;
 };
 
 // True for the agent's own ports (15000-15099) that no application traffic may target.

@@ -107,7 +107,7 @@ Outcome Evaluate(const RouteMatcher::CompiledMatch& m, std::string_view method,
   if (!m.methods.empty()) {
     bool listed = false;
     for (const std::string& allowed : m.methods)
-      listed = listed || EqualsIgnoreCase(allowed, method);
+      listed = listed || allowed == method;  // methods are case-sensitive (RFC 9110 9.1)
     if (!listed) return {Stage::kMethod, out.score, {}};
     ++out.score;
   }

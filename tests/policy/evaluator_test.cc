@@ -144,7 +144,7 @@ std::vector<Row> Rows() {
       {"v1alpha2_destination_port_mismatch", api, {"shop", "legacy"}, 9090, false, false,
        "TrafficTarget shop/legacy allows shop/api only on port 8080, not 9090"},
       {"http_only_needs_l7", frontend, {"shop", "web"}, 80, false, true,
-       "L7 (HTTPRouteGroup) rules are not enforced yet"},
+       "only HTTPRouteGroup rules apply, decided per HTTP request"},
       {"http_target_other_source", api, {"shop", "web"}, 80, false, false, "lists source shop/api"},
       {"mixed_tcp_port_allows", frontend, {"shop", "mixed"}, 5432, true, false, "TCPRoute db-port"},
       {"mixed_other_port_needs_l7", frontend, {"shop", "mixed"}, 80, false, true, "HTTPRouteGroup web-routes"},

@@ -58,9 +58,11 @@ TEST(PolicyStore, ReadersNeverSeeATornPolicyWhileApplyRuns) {
   std::atomic<bool> done{false};
   std::atomic<uint64_t> checks{0};
   std::atomic<uint64_t> inconsistencies{0};
+  std::atomic<int> started{0};
   std::vector<std::thread> readers;
   for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&] {
+      started.fetch_add(1);
       uint64_t last_version = 0;
       while (!done.load(std::memory_order_acquire)) {
         std::shared_ptr<const PolicyEvaluator> policy = store.Current();
@@ -74,6 +76,8 @@ TEST(PolicyStore, ReadersNeverSeeATornPolicyWhileApplyRuns) {
       }
     });
   }
+  // On a loaded machine the applies could all finish before a reader ran: start them first.
+  while (started.load() < 3) std::this_thread::yield();
   for (v1::PolicySnapshot& s : snapshots) store.Apply(std::move(s));
   done.store(true, std::memory_order_release);
   for (std::thread& t : readers) t.join();

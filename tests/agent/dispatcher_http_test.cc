@@ -1,0 +1,208 @@
+// The dispatcher's HTTP decisions: which connections get an L7 session (TrafficSplit roots,
+// destinations with only HTTPRouteGroup rules, the same behind the tunnel), what the routers
+// decide per request, and what relays the upstream openers plan.
+#include <map>
+#include <string>
+
+#include "agent/dispatch/http_routes.h"
+#include "dispatcher_fixture.h"
+
+namespace ferry::dispatch {
+namespace {
+
+constexpr uint32_t kRemoteV2Ip = 0xC6120205;  // 198.18.2.5, a mesh pod on another node
+constexpr uint32_t kRootVip = 0xC613800A;     // 198.19.128.10
+const std::string kLocalV1 = "198.18.1.3:8080";
+const std::string kRemoteV2 = "198.18.2.5:8080";
+
+void AddWorkload(v1::PolicySnapshot& s, const char* uid, const char* sa, const char* ip, const char* node) {
+  auto* w = s.add_workloads();
+  w->set_uid(uid);
+  w->set_name(uid);
+  w->set_namespace_("app");
+  w->set_service_account(sa);
+  w->set_ip(ip);
+  w->set_node(node);
+}
+
+void AddService(v1::PolicySnapshot& s, const char* name, const char* vip, std::vector<std::string> endpoint_uids) {
+  auto* svc = s.add_services();
+  svc->set_name(name);
+  svc->set_namespace_("app");
+  svc->set_vip(vip);
+  auto* port = svc->add_ports();
+  port->set_name("api-port");  // not "http": HTTP is found from the first bytes
+  port->set_port(80);
+  port->set_target_port(8080);
+  port->set_protocol("TCP");
+  for (const auto& uid : endpoint_uids) svc->add_endpoint_uids(uid);
+}
+
+// frontend may GET /api/values on api (this node, service api-v1) and api-v2 (another node);
+// root service api (no pods) is split 90/10 over api-v1 and api-v2.
+v1::PolicySnapshot CanarySnapshot(uint32_t v1_weight = 90, uint32_t v2_weight = 10) {
+  v1::PolicySnapshot s;
+  AddWorkload(s, "w-frontend", "frontend", "198.18.1.2", "node-1");
+  AddWorkload(s, "w-api", "api", "198.18.1.3", "node-1");
+  AddWorkload(s, "w-api-v2", "api-v2", "198.18.2.5", "node-2");
+  AddService(s, "api", "198.19.128.10", {});
+  AddService(s, "api-v1", "198.19.128.11", {"w-api"});
+  AddService(s, "api-v2", "198.19.128.12", {"w-api-v2"});
+  auto* split = s.add_splits();
+  split->set_namespace_("app");
+  split->set_name("api-split");
+  split->set_root_service("api");
+  auto* b1 = split->add_backends();
+  b1->set_service("api-v1");
+  b1->set_weight(v1_weight);
+  auto* b2 = split->add_backends();
+  b2->set_service("api-v2");
+  b2->set_weight(v2_weight);
+  auto* a = s.add_authorizations();
+  a->set_namespace_("app");
+  a->set_name("api-from-frontend");
+  a->mutable_destination()->set_namespace_("app");
+  a->mutable_destination()->set_name("api");
+  auto* src = a->add_sources();
+  src->set_namespace_("app");
+  src->set_name("frontend");
+  auto* rule = a->add_rules();
+  rule->set_route_kind("HTTPRouteGroup");
+  rule->set_route_name("api-routes");
+  auto* match = rule->mutable_http()->add_matches();
+  match->set_name("values");
+  match->set_path_regex("/api/values");
+  match->add_methods("GET");
+  return s;
+}
+
+http::MessageHead Request(const char* method, const char* target) {
+  http::MessageHead head;
+  head.method = method;
+  head.target = target;
+  return head;
+}
+
+class DispatcherHttpTest : public DispatcherTest {
+ protected:
+  void SetUp() override {
+    DispatcherTest::SetUp();
+    policy_.Apply(CanarySnapshot());
+  }
+  SplitRouter MakeSplitRouter() {
+    return SplitRouter(policy_, pods_, pickers_, {"app", "frontend"}, "app", "api", 80);
+  }
+  SplitPickers pickers_;
+};
+
+TEST_F(DispatcherHttpTest, ConnectionToASplitRootGetsAnHttpSessionEvenWithoutEndpoints) {
+  auto decision = Outbound({kRootVip, 80});
+  auto* plan = std::get_if<proxy::L7Plan>(&decision);
+  ASSERT_NE(plan, nullptr) << DenyReasonOf(decision);
+  EXPECT_NE(plan->session, nullptr);
+  EXPECT_NE(plan->opener, nullptr);
+  EXPECT_EQ(plan->info->kind, kKindHttp);
+  EXPECT_EQ(plan->info->destination, "app/api");
+  EXPECT_EQ(dispatcher_.counters().http_split.load(), 1u);
+}
+
+TEST_F(DispatcherHttpTest, DestinationWithOnlyHttpRulesGetsAnHttpSessionAndWithTcpRulesAPlainRelay) {
+  auto decision = Outbound({kApiIp, 8080});
+  auto* plan = std::get_if<proxy::L7Plan>(&decision);
+  ASSERT_NE(plan, nullptr) << DenyReasonOf(decision);
+  EXPECT_EQ(plan->info->kind, kKindHttp);
+  EXPECT_EQ(dispatcher_.counters().http_enforced.load(), 1u);
+  policy_.Apply(AllowFrontendToApi({8080}));
+  auto plain = Outbound({kApiIp, 8080}, 40001);
+  EXPECT_NE(std::get_if<proxy::ForwardPlan>(&plain), nullptr) << DenyReasonOf(plain);
+}
+
+TEST_F(DispatcherHttpTest, SplitRouterSpreadsRequestsByWeightAndKeepsTheShareAcrossConnections) {
+  std::map<std::string, int> keys;
+  for (int connection = 0; connection < 10; ++connection) {
+    SplitRouter router = MakeSplitRouter();  // a new client connection each time
+    for (int i = 0; i < 10; ++i) {
+      auto verdict = router.RouteRequest(Request("GET", "/api/values"), "/api/values");
+      ASSERT_TRUE(verdict.forward) << verdict.reason;
+      ++keys[verdict.upstream_key];
+    }
+  }
+  EXPECT_EQ(keys[kLocalV1], 90);
+  EXPECT_EQ(keys[kRemoteV2], 10);
+}
+
+TEST_F(DispatcherHttpTest, SplitRouterChecksBackendsOnThisNodePerRequestAndLeavesOthersToTheirAgent) {
+  policy_.Apply(CanarySnapshot(100, 0));
+  SplitRouter router = MakeSplitRouter();
+  auto allowed = router.RouteRequest(Request("GET", "/api/values"), "/api/values");
+  EXPECT_TRUE(allowed.forward);
+  EXPECT_EQ(allowed.upstream_key, kLocalV1);
+  auto admin = router.RouteRequest(Request("GET", "/admin"), "/admin");
+  EXPECT_FALSE(admin.forward);
+  EXPECT_EQ(admin.status, 403);
+  EXPECT_FALSE(admin.reason.empty());
+  auto post = router.RouteRequest(Request("POST", "/api/values"), "/api/values");
+  EXPECT_FALSE(post.forward);
+  // All to v2 (another node): forwarded, its agent enforces the rules.
+  policy_.Apply(CanarySnapshot(0, 100));
+  auto remote = router.RouteRequest(Request("GET", "/admin"), "/admin");
+  EXPECT_TRUE(remote.forward);
+  EXPECT_EQ(remote.upstream_key, kRemoteV2);
+  // A stream (not HTTP) to a local backend with HTTP rules cannot be checked: refused.
+  policy_.Apply(CanarySnapshot(100, 0));
+  EXPECT_FALSE(router.RouteStream(http::ProtocolGuess::kOther).forward);
+}
+
+TEST_F(DispatcherHttpTest, SplitWithoutBackendsOrEndpointsAnswers503) {
+  policy_.Apply(CanarySnapshot(0, 0));  // a split with no weight left
+  SplitRouter router = MakeSplitRouter();
+  auto verdict = router.RouteRequest(Request("GET", "/api/values"), "/api/values");
+  EXPECT_FALSE(verdict.forward);
+  EXPECT_EQ(verdict.status, 503);
+}
+
+TEST_F(DispatcherHttpTest, DestinationRouterDecidesEachRequestWithThePolicyOfItsMoment) {
+  DestinationRouter router(policy_, {"app", "frontend"}, {"app", "api"}, 8080, kLocalV1);
+  auto ok = router.RouteRequest(Request("GET", "/api/values"), "/api/values");
+  EXPECT_TRUE(ok.forward);
+  EXPECT_EQ(ok.upstream_key, kLocalV1);
+  auto admin = router.RouteRequest(Request("GET", "/admin"), "/admin");
+  EXPECT_FALSE(admin.forward);
+  EXPECT_EQ(admin.status, 403);
+  EXPECT_FALSE(router.RouteStream(http::ProtocolGuess::kHttp2).forward);
+  policy_.Apply(v1::PolicySnapshot{});  // the TrafficTarget is gone
+  EXPECT_FALSE(router.RouteRequest(Request("GET", "/api/values"), "/api/values").forward);
+}
+
+TEST_F(DispatcherHttpTest, UpstreamOpenersPlanRelaysInTheRightNetns) {
+  auto into = dispatcher_.OpenUpstream(UpstreamSide::kIntoDestination, "app/api", kLocalV1);
+  auto* plan = std::get_if<proxy::ForwardPlan>(&into);
+  ASSERT_NE(plan, nullptr) << DenyReasonOf(into);
+  EXPECT_EQ(plan->target.ToString(), kLocalV1);
+  EXPECT_EQ(sockets_.created_in.back(), "app/api");
+  EXPECT_EQ(plan->info->kind, kKindHttpUpstream);
+  // Only the destination pod's own address.
+  EXPECT_TRUE(std::holds_alternative<proxy::DenyPlan>(
+      dispatcher_.OpenUpstream(UpstreamSide::kIntoDestination, "app/api", "198.18.1.2:8080")));
+  auto from = dispatcher_.OpenUpstream(UpstreamSide::kFromSource, "app/frontend", kLocalV1);
+  ASSERT_NE(std::get_if<proxy::ForwardPlan>(&from), nullptr) << DenyReasonOf(from);
+  EXPECT_EQ(sockets_.created_in.back(), "app/api");  // delivered inside the destination pod
+  EXPECT_TRUE(std::holds_alternative<proxy::DenyPlan>(
+      dispatcher_.OpenUpstream(UpstreamSide::kFromSource, "app/gone", kLocalV1)));
+}
+
+TEST_F(DispatcherHttpTest, PolicyChangesDoNotAbortHttpConnections) {
+  proxy::ConnectionInfo info;
+  info.kind = kKindHttp;
+  info.source = "app/frontend";
+  info.destination = "app/api";
+  info.destination_port = 8080;
+  policy_.Apply(v1::PolicySnapshot{});
+  EXPECT_FALSE(dispatcher_.NoLongerAllowed(info));  // each request is checked on its own
+  info.source = "app/gone";
+  info.destination = "app/gone-too";
+  EXPECT_TRUE(dispatcher_.NoLongerAllowed(info));
+}
+
+}  // namespace
+}  // namespace ferry::dispatch
