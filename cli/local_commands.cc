@@ -1,11 +1,14 @@
 // `ferryctl local apply|delete|exec` and `ferryctl namespace add|remove`.
 #include "cli/local_commands.h"
 
+#include <sys/signalfd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <ostream>
 
 #include "cli/state_lock.h"
+#include "local/port_forward.h"
 #include "local/workloads.h"
 
 namespace ferry::cli {
@@ -90,7 +93,7 @@ std::optional<std::string> ResolvePodName(LocalContext& ctx, const std::string& 
   std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
   if (kind == "pod" || kind == "pods" || kind == "po") return name;
   if (kind != "deploy" && kind != "deployment" && kind != "deployments") {
-    err << "error: " << kind << ": only pods and deploy/NAME can be exec'd into\n";
+    err << "error: " << kind << ": only a pod name or deploy/NAME can be used here\n";
     return std::nullopt;
   }
   auto resources = ctx.store.LoadAll();
@@ -133,6 +136,82 @@ int LocalExec(const std::string& state_dir, const std::string& ns, const std::st
     return 1;
   }
   return *status;
+}
+
+namespace {
+
+// SIGINT and SIGTERM as a readable fd: blocked before any forwarding thread starts, so every thread
+// inherits the mask and the signals wait on the fd instead of killing the process mid-relay.
+Result<UniqueFd> TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (int e = pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) return MakeError("block SIGINT/SIGTERM", e);
+  UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) return ErrnoError("signalfd");
+  return fd;
+}
+
+// Running as `get pods` reports it, and its network namespace still there to dial into.
+bool PodRunning(const local::Pod& pod) {
+  if (!std::filesystem::exists(pod.netns_path)) return false;
+  return std::all_of(pod.processes.begin(), pod.processes.end(), [](const auto& p) { return local::IsAlive(p); });
+}
+
+}  // namespace
+
+int LocalPortForward(const PortForwardOptions& options, std::ostream& out, std::ostream& err) {
+  auto mapping = local::ParsePortMapping(options.ports);
+  auto address = local::ParseLoopbackAddress(options.address);
+  for (const Error* e : {mapping.ok() ? nullptr : &mapping.error(), address.ok() ? nullptr : &address.error()}) {
+    if (e) err << "error: " << e->Message() << "\n";
+  }
+  if (!mapping.ok() || !address.ok()) return 2;
+  std::optional<LocalContext> ctx;
+  {
+    // As for exec: the lock is held only while reading the state, not while forwarding.
+    auto locked = OpenLocked(options.state_dir, err);
+    if (!locked.ctx) return 1;
+    ctx.emplace(std::move(*locked.ctx));
+  }
+  const std::string& ns = options.namespace_name;
+  auto pod_name = ResolvePodName(*ctx, ns, options.target, err);
+  if (!pod_name) return 1;
+  local::Pod* pod = ctx->cluster->FindPod(ns, *pod_name);
+  if (!pod) {
+    err << "error: pod " << *pod_name << " not found in namespace " << ns << "\n";
+    return 1;
+  }
+  if (!PodRunning(*pod)) {
+    err << "error: pod " << pod->Key() << " is not running (see `ferryctl local get pods`)\n";
+    return 1;
+  }
+  std::string remote = std::to_string(mapping->remote_port);
+  auto target = local::NetnsLoopbackTarget(pod->netns_path, mapping->remote_port, "pod " + pod->Key() + " port " + remote);
+  auto signals = TerminationSignals();
+  for (const Error* e : {target.ok() ? nullptr : &target.error(), signals.ok() ? nullptr : &signals.error()}) {
+    if (e) err << "error: " << e->Message() << "\n";
+  }
+  if (!target.ok() || !signals.ok()) return 1;
+  local::ForwarderOptions forwarder_options;
+  forwarder_options.listen = Ipv4Endpoint{*address, mapping->local_port};
+  forwarder_options.target = std::move(target).value();
+  forwarder_options.on_connection = [&out](const std::string& m) { out << m << std::endl; };
+  forwarder_options.on_error = [&err](const std::string& m) { err << "error: " << m << std::endl; };
+  auto forwarder = local::PortForwarder::Listen(std::move(forwarder_options));
+  if (!forwarder.ok()) {
+    err << "error: " << forwarder.error().Message() << "\n";
+    return 1;
+  }
+  // Flushed at once: scripts and tests wait for this line to learn the port.
+  out << "Forwarding from " << (*forwarder)->local_endpoint().ToString() << " -> " << remote << std::endl;
+  auto run = (*forwarder)->Run(signals->get());
+  if (!run.ok()) {
+    err << "error: " << run.error().Message() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 int NamespaceMembership(const std::string& state_dir, const std::string& ns, const std::string& mesh_name, bool add,

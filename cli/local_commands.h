@@ -43,6 +43,17 @@ int LocalGet(const GetOptions& options, std::ostream& out, std::ostream& err);
 int LocalExec(const std::string& state_dir, const std::string& namespace_name, const std::string& target,
               const std::vector<std::string>& command, std::ostream& err);
 
+struct PortForwardOptions {
+  std::string state_dir = kDefaultStateDir;
+  std::string namespace_name = "default";
+  std::string target;                // POD or deploy/NAME, resolved as for exec
+  std::string ports;                 // LOCAL:REMOTE, PORT or :REMOTE
+  std::string address = "127.0.0.1";  // loopback only
+};
+// Listens on address:LOCAL and relays each connection to 127.0.0.1:REMOTE inside the pod's network
+// namespace, until SIGINT or SIGTERM (then exits 0).
+int LocalPortForward(const PortForwardOptions& options, std::ostream& out, std::ostream& err);
+
 // Sets (add) or removes the ferry.sh/monitored-by label on the stored Namespace.
 int NamespaceMembership(const std::string& state_dir, const std::string& namespace_name, const std::string& mesh_name,
                         bool add, std::ostream& out, std::ostream& err);

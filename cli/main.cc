@@ -104,6 +104,23 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
   exec->add_option("command", command, "the command, after --");
   AddStateOption(exec, state_dir);
   exec->callback([&] { inv.run = [&] { return LocalExec(state_dir, exec_ns, target, command, std::cerr); }; });
+
+  static PortForwardOptions forward;
+  CLI::App* port_forward = local->add_subcommand(
+      "port-forward", "forward a local port to a pod's port (to 127.0.0.1:REMOTE inside the pod) until Ctrl-C");
+  port_forward->add_option("-n,--namespace", forward.namespace_name, "the pod's namespace")->capture_default_str();
+  port_forward->add_option("pod", forward.target, "POD or deploy/NAME")->required();
+  port_forward->add_option("ports", forward.ports, "LOCAL:REMOTE, PORT, or :REMOTE (LOCAL 0 = any free port)")
+      ->required();
+  port_forward->add_option("--address", forward.address, "where to listen: localhost or a 127.x.y.z address")
+      ->capture_default_str();
+  AddStateOption(port_forward, state_dir);
+  port_forward->callback([&] {
+    inv.run = [&] {
+      forward.state_dir = state_dir;
+      return LocalPortForward(forward, std::cout, std::cerr);
+    };
+  });
 }
 
 void AddNamespaceCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {

@@ -235,7 +235,11 @@ void L7Connection::Apply(RelayContext& ctx, L7Actions& actions, Clock::time_poin
   for (UpstreamSegment& segment : actions.to_upstream) {
     QueueForUpstream(Pending{Pending::Kind::kBytes, std::move(segment)});
   }
-  if (actions.become_stream) stream_ = true;
+  if (actions.become_stream && !stream_) {
+    stream_ = true;
+    // The client may have half-closed while the session decided: pass that on after its bytes.
+    if (side_[kClient].eof) QueueForUpstream(Pending{Pending::Kind::kShutWrite, {}});
+  }
   if (actions.end == L7Actions::End::kFinish) {
     spdlog::debug("proxy: L7 connection {} finishing: {}", id_, actions.reason);
     finishing_ = true;
