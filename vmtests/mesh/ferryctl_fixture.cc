@@ -46,6 +46,7 @@ void FerryctlFixture::SetUp() {
   up_args.insert(up_args.end(), extra_up_args_.begin(), extra_up_args_.end());
   auto up = Ctl(up_args);
   ASSERT_EQ(up.exit_code, 0) << up.output << up.errors;
+  if (!deploy_shop_) return;
   auto apply = Ctl({"local", "apply", "-f", WriteManifest("base", BaseManifests())});
   ASSERT_EQ(apply.exit_code, 0) << apply.output << apply.errors;
   // The apps listen before the tests start talking to them.

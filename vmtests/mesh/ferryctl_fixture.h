@@ -47,6 +47,7 @@ class FerryctlFixture : public ::testing::Test {
   std::string state_;
   std::string manifests_;
   std::vector<std::string> extra_up_args_;  // set by a derived fixture's constructor
+  bool deploy_shop_ = true;  // false: a derived fixture deploys its own apps
 };
 
 }  // namespace ferry::vmtest
