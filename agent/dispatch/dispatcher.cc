@@ -29,6 +29,28 @@ class EndpointOpener : public proxy::UpstreamOpener {
 
 bool IsHttpKind(const std::string& kind) { return kind == kKindHttp || kind == kKindHttpUpstream; }
 
+// The source of a connection that came through the tunnel is the peer's SPIFFE id.
+bool FromTunnel(const proxy::ConnectionInfo& info) { return info.source.starts_with("spiffe://"); }
+
+// Which ends of a connection this agent reports in metrics. A same-node connection is reported
+// as both (this agent is both ends); upstream relays behind an HTTP session are not reported:
+// their bytes are the session's, counted on its client connection.
+struct Reporters {
+  bool source = false;
+  bool destination = false;
+};
+Reporters ReportersOf(const proxy::ConnectionInfo& info) {
+  if (info.kind == kKindLocal) return {true, true};
+  if (info.kind == kKindRemote || info.kind == kKindEgress) return {true, false};
+  if (info.kind == kKindInbound || info.kind == kKindTunnel) return {false, true};
+  if (info.kind == kKindHttp) {
+    if (FromTunnel(info)) return {false, true};
+    // To a pod on this node (its identity is known) or to a TrafficSplit root (it is not).
+    return {true, !info.destination_sa.empty()};
+  }
+  return {};
+}
+
 }  // namespace
 
 const char* DenyReasonName(DenyReason reason) {
@@ -54,6 +76,7 @@ Dispatcher::Dispatcher(const inpod::PodRegistry& pods, policy::PolicyStore& poli
 
 proxy::Decision Dispatcher::Deny(DenyReason reason, std::string detail) {
   counters_.denied[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  if (metrics_ != nullptr) metrics_->Denied(DenyReasonName(reason));
   spdlog::debug("deny ({}): {}", DenyReasonName(reason), detail);
   return proxy::DenyPlan{std::string(DenyReasonName(reason)) + ": " + detail};
 }
@@ -61,9 +84,10 @@ proxy::Decision Dispatcher::Deny(DenyReason reason, std::string detail) {
 proxy::Decision Dispatcher::OnAccept(const proxy::AcceptedConnection& conn) {
   auto pod = pods_.ByListener(conn.listener_id);
   if (!pod) return Deny(DenyReason::kUnknownListener, "listener " + std::to_string(conn.listener_id));
-  if (conn.listener_id == pod->outbound_listener_id) return Outbound(conn, *pod);
+  if (conn.listener_id == pod->outbound_listener_id) return RecordOpened(Outbound(conn, *pod), false);
+  // A tunnel connection is counted when its request is allowed (OnLegRequest).
   if (conn.listener_id == pod->tunnel_listener_id) return TunnelAccept(*pod);
-  return Inbound(conn, *pod);
+  return RecordOpened(Inbound(conn, *pod), false);
 }
 
 proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& source) {
@@ -74,7 +98,16 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
   Ipv4Endpoint target = **orig;
   auto current = policy_.Current();
   if (const auto* service = current->ResolveService(target)) {
-    if (current->SplitFor(service->ns, service->name) != nullptr) {
+    const auto* split = current->SplitFor(service->ns, service->name);
+    if (split != nullptr && !service->app_protocol.empty() && !service->http_declared) {
+      // Declared not HTTP (e.g. appProtocol: tcp): split once per connection, no session, no
+      // waiting for the client's first bytes (server-speaks-first protocols work).
+      std::string backend = split_pickers_.Pick(*split);
+      service = backend.empty() ? nullptr : current->ResolveServicePort(service->ns, backend, target.port);
+      if (service == nullptr)
+        return Deny(DenyReason::kNoEndpoints, "TrafficSplit " + split->namespace_() + "/" + split->name() +
+                                                  ": no backend port " + std::to_string(target.port));
+    } else if (split != nullptr) {
       auto info = std::make_shared<proxy::ConnectionInfo>();
       info->source = source.spec.Key();
       info->source_ns = source.spec.namespace_name;
@@ -175,12 +208,13 @@ proxy::Decision Dispatcher::OnLegRequest(const proxy::AcceptedConnection& conn, 
   info->source_ns = peer->ns;
   info->source_sa = peer->service_account;
   info->destination_port = request.target.port;
-  if (!verdict.allow && verdict.needs_l7) return HttpToDestination(*peer, *dest, request.target, std::move(info));
+  if (!verdict.allow && verdict.needs_l7)
+    return RecordOpened(HttpToDestination(*peer, *dest, request.target, std::move(info)), true);
   if (!verdict.allow)
     return Deny(DenyReason::kPolicy, peer->ToString() + " -> " + dest->spec.Key() + ":" +
                                          std::to_string(request.target.port) + ": " + verdict.reason);
   counters_.tunnel_allowed.fetch_add(1, std::memory_order_relaxed);
-  return Forward(*dest, request.target, std::move(info));
+  return RecordOpened(Forward(*dest, request.target, std::move(info)), true);
 }
 
 Ipv4Endpoint Dispatcher::PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service) {
@@ -220,7 +254,8 @@ proxy::Decision Dispatcher::HttpToDestination(const policy::Identity& source, co
                                               Ipv4Endpoint target, std::shared_ptr<proxy::ConnectionInfo> info) {
   info->kind = kKindHttp;
   counters_.http_enforced.fetch_add(1, std::memory_order_relaxed);
-  auto router = std::make_shared<DestinationRouter>(policy_, source, IdentityOf(dest), target.port, EndpointKey(target));
+  auto router = std::make_shared<DestinationRouter>(policy_, source, IdentityOf(dest), target.port, EndpointKey(target),
+                                                    RouterMetricsFor(*info));
   // HTTP rules make the port HTTP: whatever else the client speaks is refused (RouteStream).
   auto session = std::make_unique<http::HttpSession>(std::move(router), http::HttpSessionOptions{});
   auto opener = std::make_shared<EndpointOpener>(*this, UpstreamSide::kIntoDestination, dest.spec.Key());
@@ -233,7 +268,7 @@ proxy::Decision Dispatcher::SplitConnection(const inpod::EnrolledPod& source,
   info->kind = kKindHttp;
   counters_.http_split.fetch_add(1, std::memory_order_relaxed);
   auto router = std::make_shared<SplitRouter>(policy_, pods_, split_pickers_, IdentityOf(source), root.ns, root.name,
-                                              info->destination_port);
+                                              info->destination_port, RouterMetricsFor(*info));
   http::HttpSessionOptions options;
   // A port declared HTTP is HTTP; otherwise the first bytes decide (TCP is split per connection).
   options.sniff = !root.http_declared;
@@ -275,6 +310,55 @@ void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::Connec
   spdlog::debug("closed {} {} -> {} ({}): {} B out, {} B back, {}", info.kind, info.source, info.destination,
                 info.destination_port, stats.bytes_client_to_upstream, stats.bytes_upstream_to_client,
                 proxy::CloseReasonName(stats.reason));
+  if (metrics_ == nullptr) return;
+  // A tunnel connection refused at its request (or whose handshake failed) was never opened.
+  if (info.kind == kKindTunnel && info.source_sa.empty()) return;
+  // An HTTP session behind a tunnel leg closes twice with the same info: the leg's close (with
+  // its TLS mode) is the one that counts.
+  if (info.kind == kKindHttp && FromTunnel(info) && stats.tls_mode == "none") return;
+  Reporters reporters = ReportersOf(info);
+  auto security = metrics::SecurityFromTlsMode(stats.tls_mode);
+  if (reporters.source)
+    metrics_->ConnectionClosed(LabelsFor(info, metrics::Reporter::kSource), security,
+                               stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+  if (reporters.destination)
+    metrics_->ConnectionClosed(LabelsFor(info, metrics::Reporter::kDestination), security,
+                               stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+}
+
+proxy::Decision Dispatcher::RecordOpened(proxy::Decision decision, bool client_leg) {
+  if (metrics_ == nullptr) return decision;
+  const proxy::ConnectionInfo* info = nullptr;
+  bool upstream_leg = false;
+  if (const auto* forward = std::get_if<proxy::ForwardPlan>(&decision)) {
+    info = forward->info.get();
+    upstream_leg = forward->upstream_leg != nullptr;
+  } else if (const auto* l7 = std::get_if<proxy::L7Plan>(&decision)) {
+    info = l7->info.get();
+  }
+  if (info == nullptr) return decision;
+  auto security = client_leg || upstream_leg ? metrics::ConnectionSecurity::kMtls : metrics::ConnectionSecurity::kNone;
+  Reporters reporters = ReportersOf(*info);
+  if (reporters.source) metrics_->ConnectionOpened(LabelsFor(*info, metrics::Reporter::kSource), security);
+  if (reporters.destination) metrics_->ConnectionOpened(LabelsFor(*info, metrics::Reporter::kDestination), security);
+  return decision;
+}
+
+metrics::TrafficLabels Dispatcher::LabelsFor(const proxy::ConnectionInfo& info, metrics::Reporter reporter) const {
+  auto current = policy_.Current();
+  metrics::TrafficLabels labels;
+  labels.reporter = reporter;
+  labels.source =
+      metrics::PeerFor(info.source, info.source_ns, info.source_sa, metrics_->workloads(), current->snapshot());
+  labels.destination = metrics::PeerFor(info.destination, info.destination_ns, info.destination_sa,
+                                        metrics_->workloads(), current->snapshot());
+  return labels;
+}
+
+RouterMetrics Dispatcher::RouterMetricsFor(const proxy::ConnectionInfo& info) const {
+  if (metrics_ == nullptr) return {};
+  auto labels = LabelsFor(info, metrics::Reporter::kDestination);
+  return RouterMetrics{metrics_, std::move(labels.source), std::move(labels.destination), !FromTunnel(info)};
 }
 
 bool Dispatcher::NoLongerAllowed(const proxy::ConnectionInfo& info) const {

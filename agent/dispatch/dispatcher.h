@@ -27,6 +27,7 @@
 #include "agent/dispatch/http_routes.h"
 #include "agent/dispatch/tunnel_legs.h"
 #include "agent/inpod/pod_registry.h"
+#include "agent/metrics/mesh_metrics.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy_types.h"
 #include "common/ipv4.h"
@@ -111,6 +112,10 @@ class Dispatcher : public proxy::ConnectionHandler {
 
   const DispatchCounters& counters() const { return counters_; }
 
+  // Where connections, requests and denials are recorded; null (the default) records nothing.
+  // Set before the proxy starts: the workers read it without synchronisation.
+  void SetMetrics(metrics::MeshMetrics* metrics) { metrics_ = metrics; }
+
  private:
   proxy::Decision Outbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& source);
   proxy::Decision Inbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& dest);
@@ -128,6 +133,12 @@ class Dispatcher : public proxy::ConnectionHandler {
                                   std::shared_ptr<proxy::ConnectionInfo> info);
   // Picks one endpoint of the service (round robin per dispatcher).
   Ipv4Endpoint PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service);
+  // Counts a relayed connection as opened when `decision` relays it; returns `decision`.
+  // `client_leg`: the client came through the mTLS tunnel (OnLegRequest).
+  proxy::Decision RecordOpened(proxy::Decision decision, bool client_leg);
+  metrics::TrafficLabels LabelsFor(const proxy::ConnectionInfo& info, metrics::Reporter reporter) const;
+  // Labels the routers of an L7 connection report requests with.
+  RouterMetrics RouterMetricsFor(const proxy::ConnectionInfo& info) const;
 
   const inpod::PodRegistry& pods_;
   policy::PolicyStore& policy_;
@@ -137,6 +148,7 @@ class Dispatcher : public proxy::ConnectionHandler {
   DispatchCounters counters_;
   std::atomic<uint64_t> next_endpoint_{0};
   SplitPickers split_pickers_;
+  metrics::MeshMetrics* metrics_ = nullptr;
 };
 
 // True for the agent's own ports (15000-15099) that no application traffic may target.

@@ -25,6 +25,22 @@ const char* GuessName(http::ProtocolGuess guess) {
   return guess == http::ProtocolGuess::kHttp2 ? "HTTP/2" : "a protocol other than HTTP/1.x";
 }
 
+// ferry_denied_total reasons of the routers (beside the dispatcher's DenyReason names).
+constexpr const char* kDeniedHttpRoute = "http_route";        // 403 from HTTPRouteGroup rules
+constexpr const char* kDeniedHttpProtocol = "http_protocol";  // not HTTP/1 where HTTP rules apply
+constexpr const char* kDeniedPolicy = "policy";
+constexpr const char* kDeniedNoEndpoints = "no_endpoints";
+
+void CountDenied(const RouterMetrics& config, const char* reason) {
+  if (config.sink != nullptr) config.sink->Denied(reason);
+}
+
+void Report(const RouterMetrics& config, metrics::Reporter reporter, const metrics::Peer& destination,
+            const http::RequestRecord& record) {
+  metrics::TrafficLabels labels{reporter, config.source, destination};
+  config.sink->RequestDone(labels, record.status, record.duration);
+}
+
 }  // namespace
 
 std::string SplitPickers::Pick(const ferry::v1::TrafficSplit& split) {
@@ -44,35 +60,48 @@ std::string SplitPickers::Pick(const ferry::v1::TrafficSplit& split) {
 }
 
 DestinationRouter::DestinationRouter(policy::PolicyStore& policy, policy::Identity source,
-                                     policy::Identity destination, uint16_t port, std::string upstream_key)
+                                     policy::Identity destination, uint16_t port, std::string upstream_key,
+                                     RouterMetrics metrics)
     : policy_(policy),
       source_(std::move(source)),
       destination_(std::move(destination)),
       port_(port),
-      upstream_key_(std::move(upstream_key)) {}
+      upstream_key_(std::move(upstream_key)),
+      metrics_(std::move(metrics)) {}
 
 http::RequestVerdict DestinationRouter::RouteRequest(const http::MessageHead& head, std::string_view path) {
   // The policy of the moment: a TrafficTarget change applies to the next request.
   auto verdict = policy_.Current()->EvaluateHttp(source_, destination_, port_, head.method, path, head.headers);
-  if (!verdict.allow) return Refuse(403, verdict.reason);
+  if (!verdict.allow) {
+    CountDenied(metrics_, kDeniedHttpRoute);
+    return Refuse(403, verdict.reason);
+  }
   return ForwardTo(upstream_key_);
 }
 
 http::RequestVerdict DestinationRouter::RouteStream(http::ProtocolGuess guess) {
+  CountDenied(metrics_, kDeniedHttpProtocol);
   return Refuse(0, std::string("HTTPRouteGroup rules apply to ") + destination_.ToString() + ":" +
                        std::to_string(port_) + " and the client speaks " + GuessName(guess));
 }
 
+void DestinationRouter::OnRequestDone(const http::RequestRecord& record) {
+  if (metrics_.sink == nullptr) return;
+  Report(metrics_, metrics::Reporter::kDestination, metrics_.destination, record);
+  if (metrics_.same_node) Report(metrics_, metrics::Reporter::kSource, metrics_.destination, record);
+}
+
 SplitRouter::SplitRouter(policy::PolicyStore& policy, const inpod::PodRegistry& pods, SplitPickers& pickers,
                          policy::Identity source, std::string service_ns, std::string root_service,
-                         uint32_t service_port)
+                         uint32_t service_port, RouterMetrics metrics)
     : policy_(policy),
       pods_(pods),
       pickers_(pickers),
       source_(std::move(source)),
       service_ns_(std::move(service_ns)),
       root_service_(std::move(root_service)),
-      service_port_(service_port) {}
+      service_port_(service_port),
+      metrics_(std::move(metrics)) {}
 
 http::RequestVerdict SplitRouter::RouteRequest(const http::MessageHead& head, std::string_view path) {
   return Choose(&head, path);
@@ -87,11 +116,11 @@ http::RequestVerdict SplitRouter::Choose(const http::MessageHead* head, std::str
   std::string service = root_service_;
   if (const auto* split = current->SplitFor(service_ns_, root_service_)) {
     service = pickers_.Pick(*split);
-    if (service.empty()) return Refuse(503, "TrafficSplit " + service_ns_ + "/" + split->name() + " has no backend with weight");
+    if (service.empty()) return Denied(kDeniedNoEndpoints, 503, "TrafficSplit " + service_ns_ + "/" + split->name() + " has no backend with weight");
   }
   const auto* target = current->ResolveServicePort(service_ns_, service, service_port_);
   if (target == nullptr || target->endpoints.empty())
-    return Refuse(503, "no endpoints for service " + service_ns_ + "/" + service + " port " + std::to_string(service_port_));
+    return Denied(kDeniedNoEndpoints, 503, "no endpoints for service " + service_ns_ + "/" + service + " port " + std::to_string(service_port_));
   Ipv4Endpoint endpoint = target->endpoints[next_endpoint_.fetch_add(1) % target->endpoints.size()];
   auto dest = pods_.ByIp(endpoint.addr);
   if (!dest) return ForwardTo(EndpointKey(endpoint));  // another node's agent decides
@@ -99,11 +128,32 @@ http::RequestVerdict SplitRouter::Choose(const http::MessageHead* head, std::str
   policy::Identity dest_identity{dest->spec.namespace_name, dest->spec.service_account};
   auto l4 = current->EvaluateL4(source_, dest_identity, endpoint.port);
   if (l4.allow) return ForwardTo(EndpointKey(endpoint));
-  if (!l4.needs_l7) return Refuse(403, l4.reason);
-  if (head == nullptr) return Refuse(0, "HTTPRouteGroup rules apply to " + dest_identity.ToString() + " and the client does not speak HTTP/1.x");
+  if (!l4.needs_l7) return Denied(kDeniedPolicy, 403, l4.reason);
+  if (head == nullptr) return Denied(kDeniedHttpProtocol, 0, "HTTPRouteGroup rules apply to " + dest_identity.ToString() + " and the client does not speak HTTP/1.x");
   auto l7 = current->EvaluateHttp(source_, dest_identity, endpoint.port, head->method, path, head->headers);
-  if (!l7.allow) return Refuse(403, l7.reason);
+  if (!l7.allow) return Denied(kDeniedHttpRoute, 403, l7.reason);
   return ForwardTo(EndpointKey(endpoint));
+}
+
+http::RequestVerdict SplitRouter::Denied(const char* reason, int status, std::string message) {
+  CountDenied(metrics_, reason);
+  return Refuse(status, std::move(message));
+}
+
+void SplitRouter::OnRequestDone(const http::RequestRecord& record) {
+  if (metrics_.sink == nullptr) return;
+  // Refused before an endpoint was chosen: only the namespace of the destination is known.
+  metrics::Peer destination{"", service_ns_, ""};
+  if (auto endpoint = ParseIpv4Endpoint(record.upstream_key)) {
+    if (auto pod = pods_.ByIp(endpoint->addr)) {
+      destination = metrics::Peer{metrics::WorkloadFromPodName(pod->spec.name), pod->spec.namespace_name,
+                                  pod->spec.service_account};
+    } else {
+      destination = metrics::PeerFor(record.upstream_key, "", "", metrics_.sink->workloads(),
+                                     policy_.Current()->snapshot());
+    }
+  }
+  Report(metrics_, metrics::Reporter::kSource, destination, record);
 }
 
 }  // namespace ferry::dispatch

@@ -153,6 +153,26 @@ TEST_F(DispatcherHttpTest, SplitRouterChecksBackendsOnThisNodePerRequestAndLeave
   EXPECT_FALSE(router.RouteStream(http::ProtocolGuess::kOther).forward);
 }
 
+TEST_F(DispatcherHttpTest, RootDeclaredTcpIsSplitPerConnectionWithoutASession) {
+  v1::PolicySnapshot s = CanarySnapshot();
+  for (auto& svc : *s.mutable_services())
+    if (svc.name() == "api") svc.mutable_ports(0)->set_app_protocol("tcp");
+  auto* tcp = s.mutable_authorizations(0)->add_rules();
+  tcp->set_route_kind("TCPRoute");
+  tcp->mutable_tcp()->add_ports(8080);
+  policy_.Apply(s);
+  std::map<std::string, int> targets;
+  for (uint16_t i = 0; i < 10; ++i) {
+    auto decision = Outbound({kRootVip, 80}, static_cast<uint16_t>(41000 + i));
+    auto* plan = std::get_if<proxy::ForwardPlan>(&decision);
+    ASSERT_NE(plan, nullptr) << DenyReasonOf(decision);
+    ++targets[plan->target.ToString()];
+  }
+  EXPECT_EQ(targets[kLocalV1], 9);
+  EXPECT_EQ(targets[kRemoteV2], 1);
+  EXPECT_EQ(dispatcher_.counters().http_split.load(), 0u);
+}
+
 TEST_F(DispatcherHttpTest, SplitWithoutBackendsOrEndpointsAnswers503) {
   policy_.Apply(CanarySnapshot(0, 0));  // a split with no weight left
   SplitRouter router = MakeSplitRouter();
