@@ -75,11 +75,24 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout-s", idle_timeout_s, "close connections idle this long");
   app.add_option("--half-close-timeout-s", half_close_timeout_s, "close a half-closed connection after this long");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.add_option("--admin-port", config.admin.debug_port, "debug endpoint on 127.0.0.1 of the node (0 = off)")
+      ->capture_default_str();
+  app.add_option("--metrics-port", config.admin.metrics_port, "Prometheus /metrics (0 = off)")->capture_default_str();
+  app.add_option("--readiness-port", config.admin.readiness_port, "/healthz/ready (0 = off)")->capture_default_str();
+  std::string stats_address = "127.0.0.1";
+  app.add_option("--stats-address", stats_address, "IPv4 address the metrics and readiness ports listen on")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!config.controller.empty() && (config.controller_ca.empty() || config.node_token_file.empty())) {
     std::fprintf(stderr, "--controller needs --controller-ca and --node-token-file (the controller is only reached over TLS)\n");
     return 1;
   }
+  auto stats_ip = ferry::ParseIpv4(stats_address);
+  if (!stats_ip) {
+    std::fprintf(stderr, "--stats-address %s: not an IPv4 address\n", stats_address.c_str());
+    return 1;
+  }
+  config.admin.stats_address = *stats_ip;
   config.cert_ttl = std::chrono::seconds(cert_ttl_s);
   config.allow_ktls = !no_ktls;
 

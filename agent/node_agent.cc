@@ -51,6 +51,7 @@ Result<void> ProbeIoUring() {
 NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {}
 
 NodeAgent::~NodeAgent() {
+  admin_.reset();  // its handlers read the state torn down below
   if (policy_client_) policy_client_->Stop();  // no policy changes while tearing down
   server_.reset();  // nor enrollment changes
   if (proxy_) proxy_->Stop();
@@ -113,6 +114,8 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
   if (!config.controller.empty()) FERRY_TRY(agent->StartIdentities());
   agent->dispatcher_ = std::make_unique<dispatch::Dispatcher>(agent->pods_, agent->policy_, *agent->orig_dsts_,
                                                               *agent->sockets_, agent->tunnels_.get());
+  agent->dispatcher_->SetMetrics(&agent->metrics_);
+  agent->metrics_.SetGaugeSource([a = agent.get()] { return a->MetricsGauges(); });
   auto proxy = proxy::Proxy::Create(config.proxy, agent->dispatcher_.get());
   if (!proxy.ok()) return MakeError("io_uring proxy unavailable: " + proxy.error().Message());
   agent->proxy_ = std::move(proxy).value();
@@ -127,6 +130,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
                                             [a = agent.get()](const enroll::Request& r) { return a->HandleRequest(r); });
   if (!server.ok()) return server.error();
   agent->server_ = std::move(server).value();
+  if (auto r = agent->StartAdmin(); !r.ok()) return r.error();
   spdlog::info("agent for {} ready: {} workers, {} pods restored", config.node, agent->proxy_->worker_count(),
                agent->pods_.Specs().size());
   return agent;
@@ -137,6 +141,7 @@ Result<void> NodeAgent::ApplyPolicy(ferry::v1::PolicySnapshot snapshot) {
   if (identities_ && !trust_domain.empty() && trust_domain != identities_->trust_domain())
     FERRY_TRY(identities_->SetTrustDomain(trust_domain));
   uint64_t version = policy_.Apply(std::move(snapshot));
+  metrics_.PolicyApplied(version);
   if (proxy_) ReconcileEnrollment();
   // Connections that the new policy no longer allows are reset; new ones already see it.
   size_t reset = proxy_ ? proxy_->AbortConnectionsWhere([this](const proxy::ConnectionInfo& info) {

@@ -6,9 +6,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/admin/agent_admin.h"
 #include "agent/bpf/bpf_datapath.h"
 #include "agent/certs/certificate_signer.h"
 #include "agent/certs/controller_channel.h"
@@ -16,6 +18,8 @@
 #include "agent/dispatch/dispatcher.h"
 #include "agent/enroll/enroll_server.h"
 #include "agent/inpod/pod_registry.h"
+#include "agent/metrics/agent_gauges.h"
+#include "agent/metrics/mesh_metrics.h"
 #include "agent/node_tunnels.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy.h"
@@ -43,6 +47,7 @@ struct AgentConfig {
   bool deny_egress = false;
   std::vector<std::string> inbound_exempt_ips;
   proxy::ProxyOptions proxy;
+  admin::AgentAdminOptions admin;  // debug (127.0.0.1:15000), readiness and metrics listeners
 };
 
 class NodeAgent {
@@ -57,6 +62,11 @@ class NodeAgent {
   explicit NodeAgent(AgentConfig config);
   std::string HandleRequest(const enroll::Request& request);
   std::string StatusReply();  // agent_status.cc
+  // The operator endpoints (agent/admin), fed from the same state as StatusReply.
+  Result<void> StartAdmin();
+  std::optional<std::string> NotReady() const;  // nullopt once the proxy runs under a policy
+  std::string RenderMetrics();
+  metrics::AgentGauges MetricsGauges();
   // A pod the CNI reported: remembered, and enrolled iff its namespace is in the mesh.
   Result<bool> AddPod(const inpod::PodSpec& spec);
   Result<void> RemovePod(const std::string& key);
@@ -80,6 +90,7 @@ class NodeAgent {
   std::unique_ptr<BpfDatapath> bpf_;
   inpod::PodRegistry pods_;
   policy::PolicyStore policy_;
+  metrics::MeshMetrics metrics_;  // recorded by the dispatcher and its routers, rendered on :15020
   std::unique_ptr<dispatch::OriginalDestinations> orig_dsts_;
   std::unique_ptr<dispatch::SocketFactory> sockets_;
   std::string trust_bundle_pem_;  // controller mode
@@ -91,6 +102,7 @@ class NodeAgent {
   std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<enroll::EnrollServer> server_;
   std::unique_ptr<xds::PolicyClient> policy_client_;
+  std::unique_ptr<admin::AgentAdmin> admin_;  // stopped first: its handlers read everything above
 };
 
 }  // namespace ferry::agent

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/local_commands.h"
+#include "cli/proxy_get.h"
 
 namespace {
 
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
   Invocation inv;
   AddLocalCommands(app, inv, state_dir);
   AddNamespaceCommands(app, inv, state_dir);
+  AddProxyCommands(app, inv.run, state_dir);
   app.add_subcommand("version", "print the version")->callback([&] {
     inv.run = [] {
       std::cout << "ferryctl 0.1.0\n";
