@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -49,6 +51,37 @@ class HttpE2eTest : public FerryctlFixture {
   }
   static int Count(const nlohmann::json& report, const char* field, const std::string& key) {
     return report.contains(field) ? report[field].value(key, 0) : 0;
+  }
+
+  // The agent's Prometheus text, fetched inside the node's netns (its :15020 listens there).
+  std::string ScrapeMetrics(const std::string& node_netns) {
+    local::SpawnOptions o;
+    o.argv = {"ip", "netns", "exec", node_netns, FERRY_EXAMPLE_APP_BIN, "client", "--url",
+              "http://127.0.0.1:15020/metrics", "--count", "1", "--print-body"};
+    auto r = local::RunCommand(o, std::chrono::seconds(30));
+    return r.ok() ? r->output : std::string();
+  }
+  // A sample line of `family` whose labels include every one of `labels`, with a value above 0.
+  static bool HasSample(const std::string& text, const std::string& family, std::vector<std::string> labels) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(family + "{", 0) != 0) continue;
+      bool all = true;
+      for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
+      if (all && std::stod(line.substr(line.rfind(' ') + 1)) > 0) return true;
+    }
+    return false;
+  }
+  // `promtool check metrics` (Debian's prometheus package, installed by scripts/setup.sh).
+  local::CommandResult PromtoolCheck(const std::string& text) {
+    std::string file = state_ + "-scrape.txt";
+    std::ofstream(file) << text.substr(0, text.rfind("\n{") == std::string::npos ? text.size() : text.rfind("\n{") + 1);
+    local::SpawnOptions o;
+    o.argv = {"/bin/sh", "-c", "promtool check metrics < '" + file + "' 2>&1"};
+    auto r = local::RunCommand(o, std::chrono::seconds(30));
+    std::filesystem::remove(file);
+    if (!r.ok()) return local::CommandResult{-1, r.error().Message(), ""};
+    return *r;
   }
 
   // Waits until one GET of `url` from the namespace's frontend answers 200 with `body`.
@@ -153,6 +186,17 @@ TEST_F(HttpE2eTest, CanarySplitIsPerRequestAndWeightChangesKeepTheConnection) {
   double sd = std::sqrt(1000 * 0.1 * 0.9);
   EXPECT_LE(std::abs(v2 - 100), 3.29 * sd) << "v1 " << v1 << " v2 " << v2;
   std::cerr << "90/10 split over 1000 requests on one connection: v1 " << v1 << ", v2 " << v2 << "\n";
+
+  // node-1's agent counted those requests (it is the source of all of them): its :15020 scrape,
+  // read from inside the node's netns where it listens, passes promtool and names the backends.
+  std::string scrape = ScrapeMetrics("ferry-node-1");
+  ASSERT_NE(scrape.find("# TYPE ferry_requests_total counter"), std::string::npos) << scrape.substr(0, 2000);
+  EXPECT_TRUE(HasSample(scrape, "ferry_requests_total", {"reporter=\"source\"", "destination_workload=\"api-v2\"",
+                                                        "response_code=\"200\""}))
+      << scrape.substr(0, 4000);
+  EXPECT_TRUE(HasSample(scrape, "ferry_requests_total", {"destination_workload=\"api-v1\"", "response_code=\"200\""}));
+  auto check = PromtoolCheck(scrape);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
 
   // Weights to 0/100 while a client keeps one connection busy: later requests all go to v2 and
   // the client's connection is never reset.
