@@ -7,11 +7,7 @@
 
 namespace ferry::agent {
 
-namespace {
-
 using nlohmann::json;
-
-}  // namespace
 
 std::optional<std::string> NodeAgent::NotReady() const {
   if (!proxy_) return "the proxy is not running";

@@ -86,29 +86,31 @@ int LocalDelete(const std::string& state_dir, const std::string& path, const std
 namespace {
 
 // deploy/NAME (or deployment/NAME) → the first of its pods; anything else is a pod name.
-std::optional<std::string> ResolvePodName(LocalContext& ctx, const std::string& ns, const std::string& target,
-                                          std::ostream& err) {
-  auto slash = target.find('/');
-  if (slash == std::string::npos) return target;
-  std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
-  if (kind == "pod" || kind == "pods" || kind == "po") return name;
-  if (kind != "deploy" && kind != "deployment" && kind != "deployments") {
-    err << "error: " << kind << ": only a pod name or deploy/NAME can be used here\n";
-    return std::nullopt;
-  }
-  auto resources = ctx.store.LoadAll();
-  if (!resources.ok()) {
-    err << "error: " << resources.error().Message() << "\n";
-    return std::nullopt;
-  }
-  for (const auto& p : local::ExpandWorkloads(*resources).pods) {
-    if (p.namespace_name == ns && p.owner == "Deployment/" + name && ctx.cluster->FindPod(ns, p.name)) return p.name;
-  }
-  err << "error: deployment " << name << " in namespace " << ns << " has no running pod\n";
-  return std::nullopt;
-}
-
 }  // namespace
+
+Result<local::Pod*> ResolvePod(LocalContext& ctx, const std::string& ns, const std::string& target) {
+  auto slash = target.find('/');
+  std::string kind = slash == std::string::npos ? "pod" : target.substr(0, slash);
+  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  if (kind == "deploy" || kind == "deployment" || kind == "deployments") {
+    auto resources = ctx.store.LoadAll();
+    if (!resources.ok()) return resources.error();
+    std::optional<std::string> running;
+    for (const auto& p : local::ExpandWorkloads(*resources).pods) {
+      if (p.namespace_name == ns && p.owner == "Deployment/" + name && ctx.cluster->FindPod(ns, p.name)) {
+        running = p.name;
+        break;
+      }
+    }
+    if (!running) return MakeError("deployment " + name + " in namespace " + ns + " has no running pod");
+    name = *running;
+  } else if (kind != "pod" && kind != "pods" && kind != "po") {
+    return MakeError(kind + ": only a pod name or deploy/NAME can be used here");
+  }
+  local::Pod* pod = ctx.cluster->FindPod(ns, name);
+  if (!pod) return MakeError("pod " + name + " not found in namespace " + ns);
+  return pod;
+}
 
 int LocalExec(const std::string& state_dir, const std::string& ns, const std::string& target,
               const std::vector<std::string>& command, std::ostream& err) {
@@ -123,13 +125,12 @@ int LocalExec(const std::string& state_dir, const std::string& ns, const std::st
     if (!locked.ctx) return 1;
     ctx.emplace(std::move(*locked.ctx));
   }
-  auto pod_name = ResolvePodName(*ctx, ns, target, err);
-  if (!pod_name) return 1;
-  local::Pod* pod = ctx->cluster->FindPod(ns, *pod_name);
-  if (!pod) {
-    err << "error: pod " << *pod_name << " not found in namespace " << ns << "\n";
+  auto resolved = ResolvePod(*ctx, ns, target);
+  if (!resolved.ok()) {
+    err << "error: " << resolved.error().Message() << "\n";
     return 1;
   }
+  local::Pod* pod = *resolved;
   auto status = ctx->cluster->ExecInPod(*pod, command);
   if (!status.ok()) {
     err << "error: " << status.error().Message() << "\n";
@@ -176,13 +177,12 @@ int LocalPortForward(const PortForwardOptions& options, std::ostream& out, std::
     ctx.emplace(std::move(*locked.ctx));
   }
   const std::string& ns = options.namespace_name;
-  auto pod_name = ResolvePodName(*ctx, ns, options.target, err);
-  if (!pod_name) return 1;
-  local::Pod* pod = ctx->cluster->FindPod(ns, *pod_name);
-  if (!pod) {
-    err << "error: pod " << *pod_name << " not found in namespace " << ns << "\n";
+  auto resolved = ResolvePod(*ctx, ns, options.target);
+  if (!resolved.ok()) {
+    err << "error: " << resolved.error().Message() << "\n";
     return 1;
   }
+  local::Pod* pod = *resolved;
   if (!PodRunning(*pod)) {
     err << "error: pod " << pod->Key() << " is not running (see `ferryctl local get pods`)\n";
     return 1;

@@ -63,6 +63,9 @@ int NamespaceMembership(const std::string& state_dir, const std::string& namespa
 int LocalComponent(const std::string& state_dir, bool start, const std::string& component, const std::string& node,
                    bool kill, std::ostream& out, std::ostream& err);
 
+// A pod by name, pod/NAME or deploy/NAME (the deployment's first running pod) in namespace `ns`.
+Result<local::Pod*> ResolvePod(LocalContext& ctx, const std::string& ns, const std::string& target);
+
 // Opens the recorded cluster and its manifest store; resolves `state_dir` to an absolute path.
 Result<LocalContext> OpenContext(const std::string& state_dir);
 std::string AbsoluteStateDir(const std::string& state_dir);

@@ -110,32 +110,19 @@ void EmitYaml(YAML::Emitter& e, const json& v) {
 }
 
 // The node a target names: a node itself, or the node of a pod (NAME, pod/NAME, deploy/NAME).
+// A node by name or node/NAME; otherwise a pod (ResolvePod's forms), which means its node.
 Result<const local::Node*> ResolveNode(LocalContext& ctx, const std::string& ns, const std::string& target) {
   if (local::Node* node = ctx.cluster->FindNode(target)) return node;
   auto slash = target.find('/');
-  std::string kind = slash == std::string::npos ? "pod" : target.substr(0, slash);
-  std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  std::string kind = slash == std::string::npos ? "" : target.substr(0, slash);
   if (kind == "node" || kind == "nodes" || kind == "no") {
+    std::string name = target.substr(slash + 1);
     if (local::Node* node = ctx.cluster->FindNode(name)) return node;
     return MakeError("no node " + name + " (see `ferryctl local get nodes`)");
   }
-  if (kind == "deploy" || kind == "deployment" || kind == "deployments") {
-    auto resources = ctx.store.LoadAll();
-    if (!resources.ok()) return resources.error();
-    std::optional<std::string> pod_name;
-    for (const auto& p : local::ExpandWorkloads(*resources).pods)
-      if (p.namespace_name == ns && p.owner == "Deployment/" + name && ctx.cluster->FindPod(ns, p.name)) {
-        pod_name = p.name;
-        break;
-      }
-    if (!pod_name) return MakeError("deployment " + name + " in namespace " + ns + " has no running pod");
-    name = *pod_name;
-  } else if (kind != "pod" && kind != "pods" && kind != "po") {
-    return MakeError(kind + ": use a node name, a pod name, pod/NAME or deploy/NAME");
-  }
-  local::Pod* pod = ctx.cluster->FindPod(ns, name);
-  if (!pod) return MakeError("no node or pod " + name + " in namespace " + ns);
-  return &ctx.cluster->node(pod->options.node);
+  auto pod = ResolvePod(ctx, ns, target);
+  if (!pod.ok()) return pod.error();
+  return &ctx.cluster->node((*pod)->options.node);
 }
 
 // Reads the cluster's state under its lock, which is released before the agent is asked.

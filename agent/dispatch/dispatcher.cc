@@ -27,6 +27,15 @@ class EndpointOpener : public proxy::UpstreamOpener {
   std::string pod_key_;
 };
 
+// A connection's info with its source filled in from the pod it comes from.
+std::shared_ptr<proxy::ConnectionInfo> InfoFromSource(const inpod::EnrolledPod& source) {
+  auto info = std::make_shared<proxy::ConnectionInfo>();
+  info->source = source.spec.Key();
+  info->source_ns = source.spec.namespace_name;
+  info->source_sa = source.spec.service_account;
+  return info;
+}
+
 bool IsHttpKind(const std::string& kind) { return kind == kKindHttp || kind == kKindHttpUpstream; }
 
 // The source of a connection that came through the tunnel is the peer's SPIFFE id.
@@ -108,14 +117,7 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
         return Deny(DenyReason::kNoEndpoints, "TrafficSplit " + split->namespace_() + "/" + split->name() +
                                                   ": no backend port " + std::to_string(target.port));
     } else if (split != nullptr) {
-      auto info = std::make_shared<proxy::ConnectionInfo>();
-      info->source = source.spec.Key();
-      info->source_ns = source.spec.namespace_name;
-      info->source_sa = source.spec.service_account;
-      info->destination = service->ns + "/" + service->name;
-      info->destination_ns = service->ns;
-      info->destination_port = target.port;
-      return SplitConnection(source, *service, std::move(info));
+      return SplitConnection(source, *service, target.port);
     }
     if (service->endpoints.empty())
       return Deny(DenyReason::kNoEndpoints, "service " + service->ns + "/" + service->name + " (" + target.ToString() + ")");
@@ -123,10 +125,7 @@ proxy::Decision Dispatcher::Outbound(const proxy::AcceptedConnection& conn, cons
     counters_.service_resolved.fetch_add(1, std::memory_order_relaxed);
   }
 
-  auto info = std::make_shared<proxy::ConnectionInfo>();
-  info->source = source.spec.Key();
-  info->source_ns = source.spec.namespace_name;
-  info->source_sa = source.spec.service_account;
+  auto info = InfoFromSource(source);
   info->destination_port = target.port;
   info->destination = target.ToString();
 
@@ -263,8 +262,11 @@ proxy::Decision Dispatcher::HttpToDestination(const policy::Identity& source, co
 }
 
 proxy::Decision Dispatcher::SplitConnection(const inpod::EnrolledPod& source,
-                                            const policy::PolicyEvaluator::ServiceTarget& root,
-                                            std::shared_ptr<proxy::ConnectionInfo> info) {
+                                            const policy::PolicyEvaluator::ServiceTarget& root, uint16_t port) {
+  auto info = InfoFromSource(source);
+  info->destination = root.ns + "/" + root.name;
+  info->destination_ns = root.ns;
+  info->destination_port = port;
   info->kind = kKindHttp;
   counters_.http_split.fetch_add(1, std::memory_order_relaxed);
   auto router = std::make_shared<SplitRouter>(policy_, pods_, split_pickers_, IdentityOf(source), root.ns, root.name,
@@ -282,17 +284,15 @@ proxy::Decision Dispatcher::OpenUpstream(UpstreamSide side, const std::string& p
   if (!target) return Deny(DenyReason::kInternalError, "bad upstream key " + key);
   auto pod = pods_.ByKey(pod_key);
   if (!pod) return Deny(DenyReason::kUnknownListener, pod_key + " left the mesh");
-  auto info = std::make_shared<proxy::ConnectionInfo>();
+  if (side == UpstreamSide::kIntoDestination && target->addr != pod->spec.ip)
+    return Deny(DenyReason::kInternalError, key + " is not " + pod_key);
+  // Into a destination, the pod is the far end, not the source: only its key is recorded.
+  auto info = side == UpstreamSide::kFromSource ? InfoFromSource(*pod) : std::make_shared<proxy::ConnectionInfo>();
   info->source = pod->spec.Key();
   info->destination = key;
   info->destination_port = target->port;
   info->kind = kKindHttpUpstream;
-  if (side == UpstreamSide::kIntoDestination) {
-    if (target->addr != pod->spec.ip) return Deny(DenyReason::kInternalError, key + " is not " + pod_key);
-    return Forward(*pod, *target, std::move(info));
-  }
-  info->source_ns = pod->spec.namespace_name;
-  info->source_sa = pod->spec.service_account;
+  if (side == UpstreamSide::kIntoDestination) return Forward(*pod, *target, std::move(info));
   if (auto dest = pods_.ByIp(target->addr)) {
     info->destination = dest->spec.Key();
     return Forward(*dest, *target, std::move(info));

@@ -130,7 +130,7 @@ class Dispatcher : public proxy::ConnectionHandler {
                                     Ipv4Endpoint target, std::shared_ptr<proxy::ConnectionInfo> info);
   // A connection to a TrafficSplit root service: split per request (HTTP) or per connection.
   proxy::Decision SplitConnection(const inpod::EnrolledPod& source, const policy::PolicyEvaluator::ServiceTarget& root,
-                                  std::shared_ptr<proxy::ConnectionInfo> info);
+                                  uint16_t port);
   // Picks one endpoint of the service (round robin per dispatcher).
   Ipv4Endpoint PickEndpoint(const policy::PolicyEvaluator::ServiceTarget& service);
   // Counts a relayed connection as opened when `decision` relays it; returns `decision`.

@@ -123,7 +123,7 @@ void L7Connection::OnClientRecv(RelayContext& ctx, int res, std::string_view dat
     }
     L7Actions actions;
     session_->OnClientEof(actions);
-    Apply(ctx, actions, now);
+    Apply(ctx, actions);
     return;
   }
   if (stream_) {
@@ -132,7 +132,7 @@ void L7Connection::OnClientRecv(RelayContext& ctx, int res, std::string_view dat
   }
   L7Actions actions;
   session_->OnClientBytes(data, actions);
-  Apply(ctx, actions, now);
+  Apply(ctx, actions);
 }
 
 void L7Connection::OnUpstreamRecv(RelayContext& ctx, int res, std::string_view data, Clock::time_point now) {
@@ -150,7 +150,7 @@ void L7Connection::OnUpstreamRecv(RelayContext& ctx, int res, std::string_view d
     }
     L7Actions actions;
     session_->OnUpstreamBytes(data, actions);
-    Apply(ctx, actions, now);
+    Apply(ctx, actions);
     return;
   }
   if (stream_) {
@@ -179,7 +179,7 @@ void L7Connection::StartDetach(RelayContext& ctx, bool keep, std::optional<Upstr
   ++inflight_;
 }
 
-void L7Connection::MaybeCompleteDetach(RelayContext& ctx, Clock::time_point now) {
+void L7Connection::MaybeCompleteDetach(RelayContext& ctx) {
   Side& up = side_[kUpstream];
   if (!detach_.active || up.recv_pending || up.send_pending) return;
   Detach detach = std::move(detach_);
@@ -193,7 +193,7 @@ void L7Connection::MaybeCompleteDetach(RelayContext& ctx, Clock::time_point now)
   }
   L7Actions actions;
   session_->OnUpstreamEnd(*detach.end, detach.reason, actions);
-  Apply(ctx, actions, now);
+  Apply(ctx, actions);
 }
 
 void L7Connection::OnSend(RelayContext& ctx, int s, int res, Clock::time_point now) {
@@ -223,7 +223,7 @@ void L7Connection::OnSend(RelayContext& ctx, int s, int res, Clock::time_point n
   AfterProgress(ctx, now);
 }
 
-void L7Connection::Apply(RelayContext& ctx, L7Actions& actions, Clock::time_point now) {
+void L7Connection::Apply(RelayContext& ctx, L7Actions& actions) {
   if (actions.end == L7Actions::End::kReset) {
     spdlog::debug("proxy: L7 connection {} reset: {}", id_, actions.reason);
     CloseWith(ctx, CloseReason::kClientReset, true);
@@ -244,8 +244,6 @@ void L7Connection::Apply(RelayContext& ctx, L7Actions& actions, Clock::time_poin
     spdlog::debug("proxy: L7 connection {} finishing: {}", id_, actions.reason);
     finishing_ = true;
   }
-  (void)now;
-  (void)ctx;
 }
 
 void L7Connection::QueueForUpstream(Pending item) {
@@ -261,7 +259,7 @@ void L7Connection::QueueForUpstream(Pending item) {
   pending_.push_back(std::move(item));
 }
 
-void L7Connection::Pump(RelayContext& ctx, Clock::time_point now) {
+void L7Connection::Pump(RelayContext& ctx) {
   Side& up = side_[kUpstream];
   while (!closing_ && !detach_.active && !pending_.empty()) {
     Pending& item = pending_.front();
@@ -301,7 +299,7 @@ void L7Connection::Pump(RelayContext& ctx, Clock::time_point now) {
         }
         L7Actions actions;
         session_->OnUpstreamEnd(UpstreamEnd::kUnavailable, error, actions);
-        Apply(ctx, actions, now);
+        Apply(ctx, actions);
         continue;
       }
     }
@@ -399,9 +397,9 @@ size_t L7Connection::UpstreamBacklog() const {
 }
 
 void L7Connection::AfterProgress(RelayContext& ctx, Clock::time_point now) {
-  MaybeCompleteDetach(ctx, now);
+  MaybeCompleteDetach(ctx);
   if (closing_) return;
-  Pump(ctx, now);
+  Pump(ctx);
   if (closing_) return;
   SendNext(ctx, kClient);
   if (stream_) MaybeStreamShutdown(ctx);

@@ -81,10 +81,10 @@ class L7Connection final : public Relay {
   void OnClientRecv(RelayContext& ctx, int res, std::string_view data, Clock::time_point now);
   void OnUpstreamRecv(RelayContext& ctx, int res, std::string_view data, Clock::time_point now);
   void OnSend(RelayContext& ctx, int side, int res, Clock::time_point now);
-  void Apply(RelayContext& ctx, L7Actions& actions, Clock::time_point now);
+  void Apply(RelayContext& ctx, L7Actions& actions);
   void QueueForUpstream(Pending item);
   // Moves pending items to the upstream they name, switching upstreams when the current one is idle.
-  void Pump(RelayContext& ctx, Clock::time_point now);
+  void Pump(RelayContext& ctx);
   // Makes `key` the current upstream: an idle one that is still clean, else a new one.
   bool Acquire(RelayContext& ctx, const std::string& key, std::string* error);
   // Parks the current upstream for reuse under its key, or closes it.
@@ -92,7 +92,7 @@ class L7Connection final : public Relay {
   // Lets go of the current upstream once no request is in flight on it (cancelling a receive);
   // with `end`, the session is then told it ended.
   void StartDetach(RelayContext& ctx, bool keep, std::optional<UpstreamEnd> end, std::string reason);
-  void MaybeCompleteDetach(RelayContext& ctx, Clock::time_point now);
+  void MaybeCompleteDetach(RelayContext& ctx);
   void MaybeReceive(RelayContext& ctx, int side);
   bool WantsBytesFrom(int side) const;
   void SendNext(RelayContext& ctx, int side);

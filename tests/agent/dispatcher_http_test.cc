@@ -5,6 +5,7 @@
 #include <string>
 
 #include "agent/dispatch/http_routes.h"
+#include "canary_snapshot.h"
 #include "dispatcher_fixture.h"
 
 namespace ferry::dispatch {
@@ -15,79 +16,14 @@ constexpr uint32_t kRootVip = 0xC613800A;     // 198.19.128.10
 const std::string kLocalV1 = "198.18.1.3:8080";
 const std::string kRemoteV2 = "198.18.2.5:8080";
 
-void AddWorkload(v1::PolicySnapshot& s, const char* uid, const char* sa, const char* ip, const char* node) {
-  auto* w = s.add_workloads();
-  w->set_uid(uid);
-  w->set_name(uid);
-  w->set_namespace_("app");
-  w->set_service_account(sa);
-  w->set_ip(ip);
-  w->set_node(node);
-}
-
-void AddService(v1::PolicySnapshot& s, const char* name, const char* vip, std::vector<std::string> endpoint_uids) {
-  auto* svc = s.add_services();
-  svc->set_name(name);
-  svc->set_namespace_("app");
-  svc->set_vip(vip);
-  auto* port = svc->add_ports();
-  port->set_name("api-port");  // not "http": HTTP is found from the first bytes
-  port->set_port(80);
-  port->set_target_port(8080);
-  port->set_protocol("TCP");
-  for (const auto& uid : endpoint_uids) svc->add_endpoint_uids(uid);
-}
-
-// frontend may GET /api/values on api (this node, service api-v1) and api-v2 (another node);
-// root service api (no pods) is split 90/10 over api-v1 and api-v2.
-v1::PolicySnapshot CanarySnapshot(uint32_t v1_weight = 90, uint32_t v2_weight = 10) {
-  v1::PolicySnapshot s;
-  AddWorkload(s, "w-frontend", "frontend", "198.18.1.2", "node-1");
-  AddWorkload(s, "w-api", "api", "198.18.1.3", "node-1");
-  AddWorkload(s, "w-api-v2", "api-v2", "198.18.2.5", "node-2");
-  AddService(s, "api", "198.19.128.10", {});
-  AddService(s, "api-v1", "198.19.128.11", {"w-api"});
-  AddService(s, "api-v2", "198.19.128.12", {"w-api-v2"});
-  auto* split = s.add_splits();
-  split->set_namespace_("app");
-  split->set_name("api-split");
-  split->set_root_service("api");
-  auto* b1 = split->add_backends();
-  b1->set_service("api-v1");
-  b1->set_weight(v1_weight);
-  auto* b2 = split->add_backends();
-  b2->set_service("api-v2");
-  b2->set_weight(v2_weight);
-  auto* a = s.add_authorizations();
-  a->set_namespace_("app");
-  a->set_name("api-from-frontend");
-  a->mutable_destination()->set_namespace_("app");
-  a->mutable_destination()->set_name("api");
-  auto* src = a->add_sources();
-  src->set_namespace_("app");
-  src->set_name("frontend");
-  auto* rule = a->add_rules();
-  rule->set_route_kind("HTTPRouteGroup");
-  rule->set_route_name("api-routes");
-  auto* match = rule->mutable_http()->add_matches();
-  match->set_name("values");
-  match->set_path_regex("/api/values");
-  match->add_methods("GET");
-  return s;
-}
-
-http::MessageHead Request(const char* method, const char* target) {
-  http::MessageHead head;
-  head.method = method;
-  head.target = target;
-  return head;
-}
+using test_snapshots::CanarySnapshot;
+using test_snapshots::Request;
 
 class DispatcherHttpTest : public DispatcherTest {
  protected:
   void SetUp() override {
     DispatcherTest::SetUp();
-    policy_.Apply(CanarySnapshot());
+    policy_.Apply(CanarySnapshot(90, 10));
   }
   SplitRouter MakeSplitRouter() {
     return SplitRouter(policy_, pods_, pickers_, {"app", "frontend"}, "app", "api", 80);
@@ -154,7 +90,7 @@ TEST_F(DispatcherHttpTest, SplitRouterChecksBackendsOnThisNodePerRequestAndLeave
 }
 
 TEST_F(DispatcherHttpTest, RootDeclaredTcpIsSplitPerConnectionWithoutASession) {
-  v1::PolicySnapshot s = CanarySnapshot();
+  v1::PolicySnapshot s = CanarySnapshot(90, 10);
   for (auto& svc : *s.mutable_services())
     if (svc.name() == "api") svc.mutable_ports(0)->set_app_protocol("tcp");
   auto* tcp = s.mutable_authorizations(0)->add_rules();

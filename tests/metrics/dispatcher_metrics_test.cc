@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/dispatch/http_routes.h"
+#include "agent/canary_snapshot.h"
 #include "agent/dispatcher_fixture.h"
 #include "agent/metrics/mesh_metrics.h"
 #include "metrics_text.h"
@@ -22,64 +23,8 @@ std::string Labels(const char* reporter, const char* src_workload, const char* s
          "\",destination_namespace=\"" + ns(dst_sa) + "\",destination_principal=\"" + dst_sa + "\"," + last + "}";
 }
 
-void AddWorkload(v1::PolicySnapshot& s, const char* name, const char* sa, const char* ip) {
-  auto* w = s.add_workloads();
-  w->set_uid(name);
-  w->set_name(name);
-  w->set_namespace_("app");
-  w->set_service_account(sa);
-  w->set_ip(ip);
-}
-
-void AddService(v1::PolicySnapshot& s, const char* name, const char* vip, std::vector<std::string> uids) {
-  auto* svc = s.add_services();
-  svc->set_name(name);
-  svc->set_namespace_("app");
-  svc->set_vip(vip);
-  auto* port = svc->add_ports();
-  port->set_name("http");
-  port->set_port(80);
-  port->set_target_port(8080);
-  port->set_protocol("TCP");
-  for (const auto& uid : uids) svc->add_endpoint_uids(uid);
-}
-
-// frontend may GET /api/values on api (this node) and api-v2 (another node); root service
-// "api" is split over api-v1 (this node) and api-v2 by `v2_weight`.
-v1::PolicySnapshot HttpSnapshot(uint32_t v2_weight) {
-  v1::PolicySnapshot s;
-  AddWorkload(s, "frontend", "frontend", "198.18.1.2");
-  AddWorkload(s, "api", "api", "198.18.1.3");
-  AddWorkload(s, "api-v2-0", "api-v2", "198.18.2.5");
-  AddService(s, "api", "198.19.128.10", {});
-  AddService(s, "api-v1", "198.19.128.11", {"api"});
-  AddService(s, "api-v2", "198.19.128.12", {"api-v2-0"});
-  auto* split = s.add_splits();
-  split->set_namespace_("app");
-  split->set_name("api-split");
-  split->set_root_service("api");
-  auto* b1 = split->add_backends();
-  b1->set_service("api-v1");
-  b1->set_weight(100 - v2_weight);
-  auto* b2 = split->add_backends();
-  b2->set_service("api-v2");
-  b2->set_weight(v2_weight);
-  auto* a = s.add_authorizations();
-  a->set_namespace_("app");
-  a->set_name("api-from-frontend");
-  a->mutable_destination()->set_namespace_("app");
-  a->mutable_destination()->set_name("api");
-  auto* src = a->add_sources();
-  src->set_namespace_("app");
-  src->set_name("frontend");
-  auto* rule = a->add_rules();
-  rule->set_route_kind("HTTPRouteGroup");
-  rule->set_route_name("api-routes");
-  auto* match = rule->mutable_http()->add_matches();
-  match->set_path_regex("/api/values");
-  match->add_methods("GET");
-  return s;
-}
+// HTTP-declared ports (name "http"), split api-v1 / api-v2 by `v2_weight`.
+v1::PolicySnapshot HttpSnapshot(uint32_t v2_weight) { return test_snapshots::CanarySnapshot(100 - v2_weight, v2_weight, "http"); }
 
 http::MessageHead Get(const char* path) {
   http::MessageHead head;
