@@ -2,52 +2,104 @@
 
 #include <array>
 #include <map>
-#include <utility>
+#include <set>
+#include <string_view>
+#include <tuple>
 
 #include "agent/metrics/exposition.h"
+#include "controlplane/smi/resources.h"
 
 namespace ferry::metrics {
 
 namespace {
 
 using controlplane::ControllerStatus;
+using controlplane::NodeStatus;
+
+// Label values come from manifests (kind) and from code (reason): both are mapped onto fixed
+// sets so a typo in a manifest cannot mint a new series.
+std::string_view KindLabel(const std::string& kind) {
+  static const std::set<std::string, std::less<>> kKnown = {
+      "TrafficTarget", "HTTPRouteGroup", "TCPRoute",  "TrafficSplit", "Service",
+      "ServiceAccount", "Namespace",     "ConfigMap", "Pod",          "Deployment"};
+  if (kind.empty()) return "unknown";
+  return kKnown.contains(kind) ? std::string_view(kind) : std::string_view("other");
+}
+
+const std::array<std::string_view, 6>& RejectionCodes() {
+  namespace code = smi::rejection_code;
+  static const std::array<std::string_view, 6> kCodes = {code::kInvalidYaml, code::kUnreadableFile,
+                                                         code::kInvalidSpec, code::kDuplicate,
+                                                         code::kConflict,    code::kUnresolvedReference};
+  return kCodes;
+}
+
+std::string_view ReasonLabel(const std::string& code) {
+  for (std::string_view known : RejectionCodes())
+    if (known == code) return known;
+  return "other";
+}
 
 void RenderRejections(const ControllerStatus& status, ExpositionWriter& out) {
-  // Rejection reasons are free text naming the resource: the kind is the bounded label.
-  std::map<std::pair<std::string, bool>, uint64_t> by_kind;
-  for (const auto& r : status.rejections)
-    by_kind[{r.rejection.kind.empty() ? "unknown" : r.rejection.kind, r.kept_from.has_value()}] += 1;
+  std::map<std::tuple<std::string_view, std::string_view, bool>, uint64_t> now;
+  for (const auto& r : status.rejections) {
+    now[{KindLabel(r.rejection.kind), ReasonLabel(r.rejection.code), r.kept_from.has_value()}] += 1;
+  }
   out.BeginFamily("ferry_controller_rejected_resources", MetricType::kGauge,
-                  "Resources the last reload rejected, by kind; kept_last_good=true when an earlier version "
-                  "of the resource stays in force.");
-  for (const auto& [key, count] : by_kind) {
-    std::array<Label, 2> labels{Label{"kind", key.first}, Label{"kept_last_good", key.second ? "true" : "false"}};
+                  "Resources the last reload rejected, by kind and reason; kept_last_good=true when an earlier "
+                  "version of the resource stays in force.");
+  for (const auto& [key, count] : now) {
+    const auto& [kind, reason, kept] = key;
+    std::array<Label, 3> labels{Label{"kind", kind}, Label{"reason", reason},
+                                Label{"kept_last_good", kept ? "true" : "false"}};
     out.Sample("ferry_controller_rejected_resources", labels, count);
+  }
+  // Every known reason is exported (0 until it happens) so rate() and alerts see the series.
+  std::map<std::string_view, uint64_t> total;
+  for (std::string_view code : RejectionCodes()) total[code] = 0;
+  for (const auto& [code, count] : status.rejected_total_by_code) total[ReasonLabel(code)] += count;
+  out.BeginFamily("ferry_controller_resources_rejected_total", MetricType::kCounter,
+                  "Resource rejections since the controller started, by reason; a rejection that persists "
+                  "across reloads counts once.");
+  for (const auto& [reason, count] : total) {
+    std::array<Label, 1> labels{Label{"reason", reason}};
+    out.Sample("ferry_controller_resources_rejected_total", labels, count);
   }
 }
 
+struct NodeSeries {
+  const char* name;
+  MetricType type;
+  const char* help;
+  uint64_t (*value)(const NodeStatus&);
+};
+
 void RenderNodes(const ControllerStatus& status, ExpositionWriter& out) {
-  struct Gauge {
-    const char* name;
-    const char* help;
-    uint64_t (*value)(const controlplane::NodeStatus&);
-  };
-  const Gauge gauges[] = {
-      {"ferry_controller_node_snapshot_version", "Policy snapshot version the controller serves the node.",
-       [](const controlplane::NodeStatus& n) { return n.version; }},
-      {"ferry_controller_node_acked_version", "Last snapshot version the node's agent ACKed (0: none).",
-       [](const controlplane::NodeStatus& n) { return n.acked_version; }},
-      {"ferry_controller_node_nacked_version",
+  const NodeSeries series[] = {
+      {"ferry_controller_snapshots_served_total", MetricType::kCounter,
+       "Policy snapshots written to the node's agent streams.",
+       [](const NodeStatus& n) { return n.snapshots_sent; }},
+      {"ferry_controller_acks_total", MetricType::kCounter, "Snapshots the node's agents ACKed.",
+       [](const NodeStatus& n) { return n.acks; }},
+      {"ferry_controller_nacks_total", MetricType::kCounter,
+       "Snapshots the node's agents NACKed (could not apply; they keep the previous one).",
+       [](const NodeStatus& n) { return n.nacks; }},
+      {"ferry_controller_node_snapshot_version", MetricType::kGauge,
+       "Policy snapshot version the controller serves the node.", [](const NodeStatus& n) { return n.version; }},
+      {"ferry_controller_node_acked_version", MetricType::kGauge,
+       "Last snapshot version the node's agent ACKed (0: none).",
+       [](const NodeStatus& n) { return n.acked_version; }},
+      {"ferry_controller_node_nacked_version", MetricType::kGauge,
        "Last snapshot version the node's agent NACKed, 0 when none or ACKed since.",
-       [](const controlplane::NodeStatus& n) { return n.nacked_version; }},
-      {"ferry_controller_node_streams", "Agent streams subscribed as the node.",
-       [](const controlplane::NodeStatus& n) { return static_cast<uint64_t>(n.streams < 0 ? 0 : n.streams); }},
+       [](const NodeStatus& n) { return n.nacked_version; }},
+      {"ferry_controller_node_streams", MetricType::kGauge, "Agent streams subscribed as the node.",
+       [](const NodeStatus& n) { return static_cast<uint64_t>(n.streams < 0 ? 0 : n.streams); }},
   };
-  for (const auto& gauge : gauges) {
-    out.BeginFamily(gauge.name, MetricType::kGauge, gauge.help);
+  for (const auto& s : series) {
+    out.BeginFamily(s.name, s.type, s.help);
     for (const auto& node : status.nodes) {
       std::array<Label, 1> labels{Label{"node", node.node}};
-      out.Sample(gauge.name, labels, gauge.value(node));
+      out.Sample(s.name, labels, s.value(node));
     }
   }
   uint64_t nacking = 0;
@@ -78,6 +130,9 @@ std::string RenderControllerMetrics(const ControllerStatus& status) {
   out.BeginFamily("ferry_controller_reloads_total", MetricType::kCounter,
                   "Completed reloads of the controller's inputs, the initial load included.");
   out.Sample("ferry_controller_reloads_total", {}, status.reloads);
+  out.BeginFamily("ferry_controller_reload_failures_total", MetricType::kCounter,
+                  "Reloads that could not read the manifests (the previous policy stayed in force).");
+  out.Sample("ferry_controller_reload_failures_total", {}, status.reload_failures);
   out.BeginFamily("ferry_controller_reload_failing", MetricType::kGauge,
                   "1 when the last reload could not read its inputs (the previous policy stays in force).");
   out.Sample("ferry_controller_reload_failing", {}, static_cast<uint64_t>(status.last_error.empty() ? 0 : 1));

@@ -1,6 +1,7 @@
 // ferry-controller's Prometheus metrics, rendered from the same ControllerStatus its status file
-// is written from: reloads, rejected resources, per-node snapshot/ACK/NACK state, and the
-// certificates it signed or refused.
+// is written from: reloads, rejected resources (now, and cumulative by reason code), per-node
+// snapshots served, ACKs and NACKs (cumulative) and versions, and the certificates it signed or
+// refused. Every label value is from a bounded set (node names, fixed kinds and reasons).
 #pragma once
 
 #include <string>

@@ -186,6 +186,7 @@ void Controller::Reload() {
     spdlog::error("reload: {}; the current policy stays in force", resources.error().Message());
     {
       std::lock_guard lock(status_mu_);
+      ++reload_failures_;
       last_error_ = resources.error().Message();
     }
     if (status_writer_) status_writer_->MarkDirty();
@@ -217,9 +218,18 @@ void Controller::Reload() {
 
 void Controller::LogRejectionChanges(const CompiledPolicy& policy) {
   std::set<std::string> now;
-  for (const ReportedRejection& r : policy.rejections) now.insert(r.Message());
-  for (const std::string& message : now) {
-    if (!logged_rejections_.contains(message)) spdlog::warn("{}", message);
+  std::map<std::string, uint64_t> new_by_code;
+  for (const ReportedRejection& r : policy.rejections) {
+    const std::string message = r.Message();
+    // A rejection that stays across reloads is counted (and logged) once.
+    if (now.insert(message).second && !logged_rejections_.contains(message)) {
+      spdlog::warn("{}", message);
+      ++new_by_code[r.rejection.code];
+    }
+  }
+  if (!new_by_code.empty()) {
+    std::lock_guard lock(status_mu_);
+    for (const auto& [code, count] : new_by_code) rejected_total_by_code_[code] += count;
   }
   for (const std::string& message : logged_rejections_) {
     if (!now.contains(message)) spdlog::info("resolved: {}", message);
@@ -235,6 +245,8 @@ ControllerStatus Controller::Status() const {
     std::lock_guard lock(status_mu_);
     status.listen_address = bound_address_;
     status.reloads = reloads_;
+    status.reload_failures = reload_failures_;
+    status.rejected_total_by_code = rejected_total_by_code_;
     status.last_error = last_error_;
     if (policy_) {
       status.monitored_namespaces = policy_->monitored_namespaces;

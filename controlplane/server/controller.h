@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -111,6 +112,8 @@ class Controller {
   mutable std::mutex status_mu_;  // guards what Status() reads; the status writer thread reads it
   std::string bound_address_;
   uint64_t reloads_ = 0;
+  uint64_t reload_failures_ = 0;
+  std::map<std::string, uint64_t> rejected_total_by_code_;
   std::string last_error_;
   std::shared_ptr<const CompiledPolicy> policy_;
   std::shared_ptr<const WorkloadPlacement> placement_;

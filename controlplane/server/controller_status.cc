@@ -23,6 +23,7 @@ json RejectionJson(const ReportedRejection& r) {
       {"namespace", r.rejection.ns},
       {"name", r.rejection.name},
       {"reason", r.rejection.reason},
+      {"code", r.rejection.code},
       {"message", r.Message()},
       {"keptLastGood", r.kept_from.has_value() || !r.kept_from_file.empty()},
   };
@@ -39,6 +40,9 @@ json NodeJson(const NodeStatus& n) {
       {"nackedVersion", n.nacked_version},
       {"nackError", n.nack_error},
       {"agentVersion", n.agent_version},
+      {"snapshotsSent", n.snapshots_sent},
+      {"acks", n.acks},
+      {"nacks", n.nacks},
   };
 }
 
@@ -58,6 +62,8 @@ std::string RenderStatusJson(const ControllerStatus& status) {
       {"listen", status.listen_address},
       {"meshName", status.mesh_name},
       {"reloads", status.reloads},
+      {"reloadFailures", status.reload_failures},
+      {"rejectedTotalByCode", status.rejected_total_by_code},
       {"lastError", status.last_error},
       {"monitoredNamespaces", status.monitored_namespaces},
       {"rejections", std::move(rejections)},

@@ -35,7 +35,10 @@ struct ControllerStatus {
   std::string listen_address;
   std::string mesh_name;
   uint64_t reloads = 0;     // completed reloads, the initial load included
+  uint64_t reload_failures = 0;  // reloads that could not read the manifests (policy kept)
   std::string last_error;   // why the last reload could not read its inputs; empty when fine
+  // Cumulative: each time a resource's rejection first appears, by smi::Rejection::code.
+  std::map<std::string, uint64_t> rejected_total_by_code;
   std::set<std::string> monitored_namespaces;
   std::vector<ReportedRejection> rejections;
   std::vector<KeptResource> kept;  // resources in force from an earlier read

@@ -88,6 +88,7 @@ void StreamSession::StartNextWrite(std::unique_lock<std::mutex>& lock) {
   write_in_flight_ = true;
   Reactor* reactor = reactor_;
   lock.unlock();
+  publisher_.RecordSent(node_);
   reactor->StartWrite(&response_);
 }
 

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "controlplane/server/controller.h"
+#include "controlplane/server/metrics_endpoint.h"
 
 int main(int argc, char** argv) {
   using ferry::controlplane::Controller;
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--trust-bundle-out", options.trust_bundle_out,
                  "write the trust bundle (PEM roots agents verify the controller and peers against) here at start");
+  std::string metrics_address = ferry::controlplane::kDefaultMetricsAddress;
+  app.add_option("--metrics-address", metrics_address,
+                 "IPv4:port serving Prometheus GET /metrics (plain HTTP, read-only); \"\" or port 0 = off")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -70,6 +75,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.ca.leaf_ttl = ttl.value();
+  auto metrics_endpoint = ferry::controlplane::ParseMetricsAddress(metrics_address);
+  if (!metrics_endpoint.ok()) {
+    spdlog::critical("{}", metrics_endpoint.error().Message());
+    return 1;
+  }
   if (!workloads_file.empty()) {
     options.watched_inventory_file = workloads_file;
     options.workload_source = std::make_unique<ferry::controlplane::FileWorkloadSource>(workloads_file);
@@ -89,6 +99,19 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", controller.error().Message());
     return 1;
   }
+  std::unique_ptr<ferry::admin::AdminServer> metrics;
+  if (metrics_endpoint.value()) {
+    Controller* served = controller.value().get();
+    auto started =
+        ferry::controlplane::StartMetricsEndpoint(*metrics_endpoint.value(), [served] { return served->Status(); });
+    if (!started.ok()) {
+      spdlog::critical("--metrics-address {}: {}", metrics_address, started.error().Message());
+      controller.value()->Stop();
+      return 1;
+    }
+    metrics = std::move(started).value();
+    spdlog::info("metrics on http://{}/metrics", metrics->local_endpoint().ToString());
+  }
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
@@ -99,6 +122,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: shutting down", sig);
     break;
   }
+  metrics.reset();  // its handler reads the controller
   controller.value()->Stop();
   return 0;
 }

@@ -86,12 +86,19 @@ void SnapshotPublisher::Unsubscribe(const std::string& node, const SnapshotSubsc
   NotifyStatus();
 }
 
+void SnapshotPublisher::RecordSent(const std::string& node) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it != nodes_.end()) ++it->second.status.snapshots_sent;
+}
+
 void SnapshotPublisher::RecordAck(const std::string& node, uint64_t version) {
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(node);
     if (it == nodes_.end()) return;
     NodeStatus& status = it->second.status;
+    ++status.acks;
     status.acked_version = std::max(status.acked_version, version);
     if (status.acked_version >= status.nacked_version) {
       status.nacked_version = 0;
@@ -106,6 +113,7 @@ void SnapshotPublisher::RecordNack(const std::string& node, uint64_t version, co
     std::lock_guard lock(mu_);
     auto it = nodes_.find(node);
     if (it == nodes_.end()) return;
+    ++it->second.status.nacks;
     it->second.status.nacked_version = version;
     it->second.status.nack_error = error;
   }

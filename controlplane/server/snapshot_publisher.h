@@ -33,6 +33,11 @@ struct NodeStatus {
   uint64_t nacked_version = 0;  // last version an agent NACKed; 0 = none (or ACKed since)
   std::string nack_error;
   std::string agent_version;  // as the agent reported it
+  // Cumulative since the controller started (Prometheus counters); they restart if the node is
+  // forgotten and comes back.
+  uint64_t snapshots_sent = 0;  // responses written to the node's streams
+  uint64_t acks = 0;
+  uint64_t nacks = 0;
 };
 
 class SnapshotPublisher {
@@ -52,6 +57,8 @@ class SnapshotPublisher {
                                                       const std::string& agent_version);
   void Unsubscribe(const std::string& node, const SnapshotSubscriber* subscriber);
 
+  // A stream started writing a snapshot to `node`'s agent. Counted only: no status change.
+  void RecordSent(const std::string& node);
   void RecordAck(const std::string& node, uint64_t version);
   void RecordNack(const std::string& node, uint64_t version, const std::string& error);
 

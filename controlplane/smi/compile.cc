@@ -18,8 +18,9 @@ std::vector<const T*> Deduplicate(const std::vector<T>& items, std::vector<Rejec
   for (const T& item : items) {
     auto [it, inserted] = first.emplace(NamespacedName{item.meta.ns, item.meta.name}, &item);
     if (!inserted) {
-      rejections.push_back(RejectionFor(item.meta, "duplicate " + item.meta.kind + " (first defined at " +
-                                                       it->second->meta.origin.ToString() + ")"));
+      rejections.push_back(RejectionFor(item.meta, rejection_code::kDuplicate,
+                                        "duplicate " + item.meta.kind + " (first defined at " +
+                                            it->second->meta.origin.ToString() + ")"));
     }
   }
   std::vector<const T*> out;
@@ -71,9 +72,9 @@ void CompileSplits(const std::vector<const TrafficSplit*>& splits, v1::PolicySna
   for (const TrafficSplit* split : splits) {
     auto [it, inserted] = by_root.emplace(NamespacedName{split->meta.ns, split->root_service}, split);
     if (!inserted) {
-      rejections.push_back(RejectionFor(split->meta, "root service \"" + split->root_service +
-                                                         "\" is already split by TrafficSplit " +
-                                                         it->second->meta.name));
+      rejections.push_back(RejectionFor(split->meta, rejection_code::kConflict,
+                                        "root service \"" + split->root_service +
+                                            "\" is already split by TrafficSplit " + it->second->meta.name));
       continue;
     }
     v1::TrafficSplit* out = snapshot.add_splits();
@@ -108,7 +109,8 @@ CompileResult Compile(const ResourceSet& resources, const MeshOptions& mesh,
   for (const TrafficTarget* target : Deduplicate(resources.traffic_targets, result.rejections)) {
     Result<v1::Authorization> auth = internal::CompileTrafficTarget(*target, routes);
     if (!auth.ok()) {
-      result.rejections.push_back(RejectionFor(target->meta, auth.error().Message()));
+      result.rejections.push_back(
+          RejectionFor(target->meta, rejection_code::kUnresolvedReference, auth.error().Message()));
       continue;
     }
     *snapshot.add_authorizations() = std::move(auth).value();

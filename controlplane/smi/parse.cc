@@ -126,7 +126,7 @@ void ParseDocument(const YAML::Node& doc, const SourceLocation& origin, const Pa
   } catch (const std::exception& e) {  // FieldError, or a yaml-cpp conversion error
     ResourceMeta meta = LenientMeta(doc, origin);
     if (meta.ns.empty() && !meta.name.empty() && meta.kind != "Namespace") meta.ns = options.default_namespace;
-    scratch.rejections.push_back(RejectionFor(meta, e.what()));
+    scratch.rejections.push_back(RejectionFor(meta, rejection_code::kInvalidSpec, e.what()));
   }
   out.Merge(std::move(scratch));
 }
@@ -188,7 +188,7 @@ ResourceSet ParseManifests(std::string_view yaml, const std::string& source_name
       node = YAML::Load(doc.text);
     } catch (const YAML::Exception& e) {
       origin.line = doc.first_line + (e.mark.is_null() ? 0 : e.mark.line);
-      out.rejections.push_back(Rejection{origin, "", "", "", "invalid YAML: " + e.msg});
+      out.rejections.push_back(Rejection{origin, "", "", "", "invalid YAML: " + e.msg, rejection_code::kInvalidYaml});
       continue;
     }
     if (!node.IsDefined() || node.IsNull()) continue;  // empty document, or comments only
@@ -235,7 +235,8 @@ Result<ResourceSet> LoadManifestPath(const std::filesystem::path& path, const Pa
   for (const auto& file : files) {
     Result<std::string> text = ReadFile(file);
     if (!text.ok()) {
-      all.rejections.push_back(Rejection{{file.string(), 0}, "", "", "", text.error().Message()});
+      all.rejections.push_back(
+          Rejection{{file.string(), 0}, "", "", "", text.error().Message(), rejection_code::kUnreadableFile});
       continue;
     }
     all.Merge(ParseManifests(text.value(), file.string(), options));

@@ -23,8 +23,8 @@ std::string Rejection::ToString() const {
   return out;
 }
 
-Rejection RejectionFor(const ResourceMeta& meta, std::string reason) {
-  return Rejection{meta.origin, meta.kind, meta.ns, meta.name, std::move(reason)};
+Rejection RejectionFor(const ResourceMeta& meta, std::string code, std::string reason) {
+  return Rejection{meta.origin, meta.kind, meta.ns, meta.name, std::move(reason), std::move(code)};
 }
 
 namespace {

@@ -31,6 +31,17 @@ struct ResourceMeta {
   SourceLocation origin;
 };
 
+// Short, stable names for why a resource was rejected: a bounded set, so the controller can use
+// them as a metric label (the free-text `reason` names the resource and cannot be one).
+namespace rejection_code {
+inline constexpr const char* kInvalidYaml = "invalid-yaml";        // the document is not YAML
+inline constexpr const char* kUnreadableFile = "unreadable-file";  // the file could not be read
+inline constexpr const char* kInvalidSpec = "invalid-spec";        // a field is missing or malformed
+inline constexpr const char* kDuplicate = "duplicate";             // namespace/name defined twice
+inline constexpr const char* kConflict = "conflict";               // e.g. a root service split twice
+inline constexpr const char* kUnresolvedReference = "unresolved-reference";  // names what is not there
+}  // namespace rejection_code
+
 // One resource that could not be applied, and why. The rest of the input still applies.
 struct Rejection {
   SourceLocation origin;
@@ -38,12 +49,13 @@ struct Rejection {
   std::string ns;
   std::string name;
   std::string reason;
+  std::string code = rejection_code::kInvalidSpec;  // one of rejection_code
 
   // "api.yaml:12: TrafficTarget default/api-access rejected: <reason>"
   std::string ToString() const;
 };
 
-Rejection RejectionFor(const ResourceMeta& meta, std::string reason);
+Rejection RejectionFor(const ResourceMeta& meta, std::string code, std::string reason);
 
 // --- access.smi-spec.io ---------------------------------------------------------------
 
