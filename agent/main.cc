@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-port", config.admin.metrics_port, "Prometheus /metrics (0 = off)")->capture_default_str();
   app.add_option("--readiness-port", config.admin.readiness_port, "/healthz/ready (0 = off)")->capture_default_str();
+  app.add_option("--access-log", config.access_log,
+                 "write one JSON line per connection and HTTP request to this file (\"-\": standard output)");
   std::string stats_address = "127.0.0.1";
   app.add_option("--stats-address", stats_address, "IPv4 address the metrics and readiness ports listen on")
       ->capture_default_str();

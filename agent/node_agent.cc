@@ -115,6 +115,12 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(const AgentConfig& config) {
   agent->dispatcher_ = std::make_unique<dispatch::Dispatcher>(agent->pods_, agent->policy_, *agent->orig_dsts_,
                                                               *agent->sockets_, agent->tunnels_.get());
   agent->dispatcher_->SetMetrics(&agent->metrics_);
+  if (!config.access_log.empty()) {
+    auto log = metrics::AccessLog::Open(config.access_log);
+    if (!log.ok()) return log.error();
+    agent->access_log_ = std::move(log).value();
+    agent->dispatcher_->SetAccessLog(agent->access_log_.get());
+  }
   agent->metrics_.SetGaugeSource([a = agent.get()] { return a->MetricsGauges(); });
   auto proxy = proxy::Proxy::Create(config.proxy, agent->dispatcher_.get());
   if (!proxy.ok()) return MakeError("io_uring proxy unavailable: " + proxy.error().Message());

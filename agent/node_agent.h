@@ -18,6 +18,7 @@
 #include "agent/dispatch/dispatcher.h"
 #include "agent/enroll/enroll_server.h"
 #include "agent/inpod/pod_registry.h"
+#include "agent/metrics/access_log.h"
 #include "agent/metrics/agent_gauges.h"
 #include "agent/metrics/mesh_metrics.h"
 #include "agent/node_tunnels.h"
@@ -48,6 +49,7 @@ struct AgentConfig {
   std::vector<std::string> inbound_exempt_ips;
   proxy::ProxyOptions proxy;
   admin::AgentAdminOptions admin;  // debug (127.0.0.1:15000), readiness and metrics listeners
+  std::string access_log;  // a file, "-" for standard output, or empty: no access log
 };
 
 class NodeAgent {
@@ -91,6 +93,7 @@ class NodeAgent {
   inpod::PodRegistry pods_;
   policy::PolicyStore policy_;
   metrics::MeshMetrics metrics_;  // recorded by the dispatcher and its routers, rendered on :15020
+  std::unique_ptr<metrics::AccessLog> access_log_;  // --access-log
   std::unique_ptr<dispatch::OriginalDestinations> orig_dsts_;
   std::unique_ptr<dispatch::SocketFactory> sockets_;
   std::string trust_bundle_pem_;  // controller mode

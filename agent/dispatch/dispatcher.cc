@@ -86,6 +86,7 @@ Dispatcher::Dispatcher(const inpod::PodRegistry& pods, policy::PolicyStore& poli
 proxy::Decision Dispatcher::Deny(DenyReason reason, std::string detail) {
   counters_.denied[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   if (metrics_ != nullptr) metrics_->Denied(DenyReasonName(reason));
+  if (access_log_ != nullptr) access_log_->Refused(DenyReasonName(reason), detail);
   spdlog::debug("deny ({}): {}", DenyReasonName(reason), detail);
   return proxy::DenyPlan{std::string(DenyReasonName(reason)) + ": " + detail};
 }
@@ -324,6 +325,29 @@ void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::Connec
   if (reporters.destination)
     metrics_->ConnectionClosed(LabelsFor(info, metrics::Reporter::kDestination), security,
                                stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+  if (access_log_ == nullptr) return;
+  LogClosed(info, stats,
+            reporters.source && reporters.destination ? metrics::LoggedEnds::kBoth
+            : reporters.source                        ? metrics::LoggedEnds::kSource
+                                                      : metrics::LoggedEnds::kDestination);
+}
+
+void Dispatcher::LogClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats,
+                           metrics::LoggedEnds ends) {
+  auto labels = LabelsFor(info, metrics::Reporter::kSource);
+  metrics::ConnectionLogEntry entry;
+  entry.ends = ends;
+  entry.source = std::move(labels.source);
+  entry.destination = std::move(labels.destination);
+  entry.source_address = info.source;
+  entry.destination_address = info.destination;
+  entry.destination_port = info.destination_port;
+  entry.tls_mode = stats.tls_mode;
+  entry.bytes_from_client = stats.bytes_client_to_upstream;
+  entry.bytes_to_client = stats.bytes_upstream_to_client;
+  entry.duration = stats.duration;
+  entry.close_reason = proxy::CloseReasonName(stats.reason);
+  access_log_->Connection(entry);
 }
 
 proxy::Decision Dispatcher::RecordOpened(proxy::Decision decision, bool client_leg) {
@@ -358,7 +382,8 @@ metrics::TrafficLabels Dispatcher::LabelsFor(const proxy::ConnectionInfo& info, 
 RouterMetrics Dispatcher::RouterMetricsFor(const proxy::ConnectionInfo& info) const {
   if (metrics_ == nullptr) return {};
   auto labels = LabelsFor(info, metrics::Reporter::kDestination);
-  return RouterMetrics{metrics_, std::move(labels.source), std::move(labels.destination), !FromTunnel(info)};
+  return RouterMetrics{metrics_, std::move(labels.source), std::move(labels.destination), !FromTunnel(info),
+                       access_log_};
 }
 
 bool Dispatcher::NoLongerAllowed(const proxy::ConnectionInfo& info) const {

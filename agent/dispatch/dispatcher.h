@@ -115,6 +115,10 @@ class Dispatcher : public proxy::ConnectionHandler {
   // Where connections, requests and denials are recorded; null (the default) records nothing.
   // Set before the proxy starts: the workers read it without synchronisation.
   void SetMetrics(metrics::MeshMetrics* metrics) { metrics_ = metrics; }
+  // Where each connection and HTTP exchange is logged as a JSON line; null (the default) logs
+  // nothing. Needs SetMetrics (the workloads are named from its directory). Set before the
+  // proxy starts.
+  void SetAccessLog(metrics::AccessLog* access_log) { access_log_ = access_log; }
 
  private:
   proxy::Decision Outbound(const proxy::AcceptedConnection& conn, const inpod::EnrolledPod& source);
@@ -137,6 +141,7 @@ class Dispatcher : public proxy::ConnectionHandler {
   // `client_leg`: the client came through the mTLS tunnel (OnLegRequest).
   proxy::Decision RecordOpened(proxy::Decision decision, bool client_leg);
   metrics::TrafficLabels LabelsFor(const proxy::ConnectionInfo& info, metrics::Reporter reporter) const;
+  void LogClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats, metrics::LoggedEnds ends);
   // Labels the routers of an L7 connection report requests with.
   RouterMetrics RouterMetricsFor(const proxy::ConnectionInfo& info) const;
 
@@ -149,6 +154,7 @@ class Dispatcher : public proxy::ConnectionHandler {
   std::atomic<uint64_t> next_endpoint_{0};
   SplitPickers split_pickers_;
   metrics::MeshMetrics* metrics_ = nullptr;
+  metrics::AccessLog* access_log_ = nullptr;
 };
 
 // True for the agent's own ports (15000-15099) that no application traffic may target.

@@ -41,6 +41,24 @@ void Report(const RouterMetrics& config, metrics::Reporter reporter, const metri
   config.sink->RequestDone(labels, record.status, record.duration);
 }
 
+void LogRequest(const RouterMetrics& config, metrics::LoggedEnds ends, const metrics::Peer& destination,
+                const http::RequestRecord& record) {
+  if (config.access_log == nullptr) return;
+  metrics::RequestLogEntry entry;
+  entry.ends = ends;
+  entry.source = config.source;
+  entry.destination = destination;
+  entry.method = record.method;
+  entry.path = record.path;
+  entry.status = record.status;
+  entry.refused = record.local_response;
+  entry.upstream = record.upstream_key;
+  entry.request_body_bytes = record.request_body_bytes;
+  entry.response_body_bytes = record.response_body_bytes;
+  entry.duration = record.duration;
+  config.access_log->Request(entry);
+}
+
 }  // namespace
 
 std::string SplitPickers::Pick(const ferry::v1::TrafficSplit& split) {
@@ -89,6 +107,8 @@ void DestinationRouter::OnRequestDone(const http::RequestRecord& record) {
   if (metrics_.sink == nullptr) return;
   Report(metrics_, metrics::Reporter::kDestination, metrics_.destination, record);
   if (metrics_.same_node) Report(metrics_, metrics::Reporter::kSource, metrics_.destination, record);
+  LogRequest(metrics_, metrics_.same_node ? metrics::LoggedEnds::kBoth : metrics::LoggedEnds::kDestination,
+             metrics_.destination, record);
 }
 
 SplitRouter::SplitRouter(policy::PolicyStore& policy, const inpod::PodRegistry& pods, SplitPickers& pickers,
@@ -154,6 +174,7 @@ void SplitRouter::OnRequestDone(const http::RequestRecord& record) {
     }
   }
   Report(metrics_, metrics::Reporter::kSource, destination, record);
+  LogRequest(metrics_, metrics::LoggedEnds::kSource, destination, record);
 }
 
 }  // namespace ferry::dispatch

@@ -20,6 +20,7 @@
 #include "agent/http/request_router.h"
 #include "agent/http/split_picker.h"
 #include "agent/inpod/pod_registry.h"
+#include "agent/metrics/access_log.h"
 #include "agent/metrics/mesh_metrics.h"
 #include "agent/policy/policy_store.h"
 #include "agent/proxy/proxy_types.h"
@@ -46,6 +47,7 @@ struct RouterMetrics {
   metrics::Peer source;       // the client's workload
   metrics::Peer destination;  // DestinationRouter: the destination's workload
   bool same_node = false;     // DestinationRouter: this agent serves the source end too
+  metrics::AccessLog* access_log = nullptr;  // null: requests are not logged
 };
 
 // Per-request HTTPRouteGroup enforcement for one (source identity, destination pod, port).

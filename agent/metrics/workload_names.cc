@@ -41,27 +41,42 @@ std::string WorkloadFromPodName(std::string_view pod_name) {
   return std::string(rest);
 }
 
+void WorkloadDirectory::BuildLocked(const v1::PolicySnapshot& snapshot) {
+  if (built_ && version_ == snapshot.version()) return;
+  by_ip_.clear();
+  by_identity_.clear();
+  for (const auto& w : snapshot.workloads()) {
+    std::string workload = WorkloadFromPodName(w.name());
+    auto [it, inserted] = by_identity_.try_emplace({w.namespace_(), w.service_account()}, workload);
+    if (!inserted && it->second != workload) it->second.clear();  // two workloads share the identity
+    if (auto addr = ParseIpv4(w.ip())) by_ip_[*addr] = Peer{workload, w.namespace_(), w.service_account()};
+  }
+  built_ = true;
+  version_ = snapshot.version();
+}
+
 std::optional<Peer> WorkloadDirectory::Lookup(const v1::PolicySnapshot& snapshot, uint32_t ip) {
   std::lock_guard lock(mu_);
-  if (!built_ || version_ != snapshot.version()) {
-    by_ip_.clear();
-    for (const auto& w : snapshot.workloads()) {
-      auto addr = ParseIpv4(w.ip());
-      if (!addr) continue;
-      by_ip_[*addr] = Peer{WorkloadFromPodName(w.name()), w.namespace_(), w.service_account()};
-    }
-    built_ = true;
-    version_ = snapshot.version();
-  }
+  BuildLocked(snapshot);
   auto it = by_ip_.find(ip);
   if (it == by_ip_.end()) return std::nullopt;
   return it->second;
 }
 
+std::string WorkloadDirectory::WorkloadOf(const v1::PolicySnapshot& snapshot, std::string_view ns, std::string_view sa) {
+  std::lock_guard lock(mu_);
+  BuildLocked(snapshot);
+  auto it = by_identity_.find(std::make_pair(std::string(ns), std::string(sa)));
+  return it == by_identity_.end() ? std::string() : it->second;
+}
+
 Peer PeerFor(std::string_view name, std::string_view ns, std::string_view sa, WorkloadDirectory& directory,
              const v1::PolicySnapshot& snapshot) {
   Peer peer{"", std::string(ns), std::string(sa)};
-  if (name.starts_with("spiffe://")) return peer;
+  if (name.starts_with("spiffe://")) {
+    peer.workload = directory.WorkloadOf(snapshot, ns, sa);
+    return peer;
+  }
   if (auto endpoint = ParseIpv4Endpoint(name)) {
     if (auto known = directory.Lookup(snapshot, endpoint->addr)) {
       peer.workload = std::move(known->workload);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,18 +36,24 @@ std::string WorkloadFromPodName(std::string_view pod_name);
 class WorkloadDirectory {
  public:
   std::optional<Peer> Lookup(const v1::PolicySnapshot& snapshot, uint32_t ip);
+  // The one workload that runs as service account ns/sa, or "" when none or several do (a
+  // tunnel's certificate names only the identity, not the pod).
+  std::string WorkloadOf(const v1::PolicySnapshot& snapshot, std::string_view ns, std::string_view sa);
 
  private:
+  void BuildLocked(const v1::PolicySnapshot& snapshot);
+
   std::mutex mu_;
   bool built_ = false;
   uint64_t version_ = 0;
   std::unordered_map<uint32_t, Peer> by_ip_;
+  std::map<std::pair<std::string, std::string>, std::string, std::less<>> by_identity_;  // "" = ambiguous
 };
 
 // Labels for one end of a connection as the dispatcher names it (ConnectionInfo::source and
 // ::destination): a pod key or service "ns/name" (→ its workload), an endpoint "a.b.c.d:port"
-// (→ the snapshot's workload at that address, if any), or a SPIFFE id (→ no workload: the
-// certificate names only ns/sa). `ns` and `sa` win over what the directory says when set.
+// (→ the snapshot's workload at that address, if any), or a SPIFFE id (→ the workload of that
+// identity when exactly one workload runs as it; the certificate names only ns/sa). `ns` and `sa` win over what the directory says when set.
 Peer PeerFor(std::string_view name, std::string_view ns, std::string_view sa, WorkloadDirectory& directory,
              const v1::PolicySnapshot& snapshot);
 

@@ -51,8 +51,30 @@ TEST(PeerFor, NamesEachKindOfConnectionEnd) {
   Peer outside = PeerFor("203.0.113.9:443", "", "", directory, snapshot);
   EXPECT_EQ(outside.workload, "");
   Peer tunnel = PeerFor("spiffe://cluster.local/ns/shop/sa/web-sa", "shop", "web-sa", directory, snapshot);
-  EXPECT_EQ(tunnel.workload, "");
+  EXPECT_EQ(tunnel.workload, "") << "no workload of the snapshot runs as shop/web-sa";
   EXPECT_EQ(tunnel.principal, "web-sa");
+  Peer known = PeerFor("spiffe://cluster.local/ns/shop/sa/api-sa", "shop", "api-sa", directory, snapshot);
+  EXPECT_EQ(known.workload, "api") << "the only workload running as shop/api-sa";
+}
+
+TEST(PeerFor, AnIdentityTwoWorkloadsShareNamesNoWorkload) {
+  WorkloadDirectory directory;
+  auto snapshot = Snapshot(1, "api-0");
+  auto* other = snapshot.add_workloads();
+  other->set_name("worker-0");
+  other->set_namespace_("shop");
+  other->set_service_account("api-sa");
+  other->set_ip("198.18.2.6");
+  auto* replica = snapshot.add_workloads();
+  replica->set_name("api-1");
+  replica->set_namespace_("shop");
+  replica->set_service_account("api-sa");
+  replica->set_ip("198.18.2.7");
+  EXPECT_EQ(PeerFor("spiffe://cluster.local/ns/shop/sa/api-sa", "shop", "api-sa", directory, snapshot).workload, "");
+  snapshot.mutable_workloads()->RemoveLast();
+  snapshot.mutable_workloads()->RemoveLast();
+  snapshot.set_version(2);
+  EXPECT_EQ(PeerFor("spiffe://cluster.local/ns/shop/sa/api-sa", "shop", "api-sa", directory, snapshot).workload, "api");
 }
 
 TEST(WorkloadDirectory, FollowsTheSnapshotVersion) {
