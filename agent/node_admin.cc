@@ -1,9 +1,11 @@
 // The agent's side of the operator endpoints (agent/admin): what /config_dump, /workloads, /certs,
 // /connections, /healthz/ready and /metrics show, read from the agent's live state. /certs and
-// /connections reuse the enrollment API's status answer, so both surfaces always agree.
+// /connections reuse the enrollment API's status answer, so both surfaces always agree. /explain
+// asks the policy in force, through the same evaluator the data path uses.
 #include <nlohmann/json.hpp>
 
 #include "agent/node_agent.h"
+#include "agent/policy/explain.h"
 
 namespace ferry::agent {
 
@@ -62,6 +64,16 @@ Result<void> NodeAgent::StartAdmin() {
   };
   sources.not_ready = [this] { return NotReady(); };
   sources.metrics_text = [this] { return RenderMetrics(); };
+  sources.explain = [this](const std::map<std::string, std::string>& params) -> Result<json> {
+    auto query = policy::ParseExplainQuery(params);
+    if (!query.ok()) return query.error();
+    auto current = policy_.Current();  // one snapshot for the whole answer
+    auto answer = policy::Explain(*current, *query);
+    if (!answer.ok()) return answer.error();
+    json out = policy::ExplanationToJson(*answer);
+    out["node"] = config_.node;
+    return out;
+  };
   auto admin = admin::AgentAdmin::Start(config_.admin, std::move(sources));
   if (!admin.ok()) return admin.error();
   admin_ = std::move(admin).value();

@@ -75,6 +75,13 @@ AdminResponse LoggingEndpoint(const AdminRequest& request) {
   return JsonResponse({{"level", std::string(current.data(), current.size())}});
 }
 
+AdminResponse ExplainEndpoint(const AgentAdminSources& sources, const AdminRequest& request) {
+  if (!sources.explain) return AdminResponse::Error(404, "this agent does not explain its policy");
+  auto answer = sources.explain(request.query);
+  if (!answer.ok()) return AdminResponse::Error(400, answer.error().Message());
+  return JsonResponse(*answer);
+}
+
 AdminRoutes DebugRoutes(const AgentAdminSources& sources) {
   AdminRoutes routes;
   routes["/config_dump"] = [f = sources.config_dump](const AdminRequest&) { return JsonResponse(f()); };
@@ -82,9 +89,12 @@ AdminRoutes DebugRoutes(const AgentAdminSources& sources) {
   routes["/certs"] = StatusPart(sources.status, "identities", "certificates");
   routes["/connections"] = StatusPart(sources.status, "connections", "connections");
   routes["/logging"] = LoggingEndpoint;
-  routes["/"] = [](const AdminRequest&) {
-    return JsonResponse({{"endpoints", {"/config_dump", "/workloads", "/certs", "/connections", "/logging?level="}}});
-  };
+  json endpoints = {"/config_dump", "/workloads", "/certs", "/connections", "/logging?level="};
+  if (sources.explain) {
+    routes["/explain"] = [sources](const AdminRequest& request) { return ExplainEndpoint(sources, request); };
+    endpoints.push_back("/explain?src=&dst=&port=&method=&path=");
+  }
+  routes["/"] = [endpoints](const AdminRequest&) { return JsonResponse({{"endpoints", endpoints}}); };
   return routes;
 }
 

@@ -1,5 +1,6 @@
 // The node agent's operator endpoints, on three listeners:
 //   127.0.0.1:15000  debug: /config_dump /workloads /certs /connections /logging?level=
+//                    /explain?src=&dst=&port=&method=&path= (would the policy allow it, and why)
 //                    (loopback of the node's network namespace only: a pod has its own loopback
 //                    and no route to the node's, so it can never reach this port)
 //   ADDR:15021       /healthz/ready: 200 once the proxy runs and a policy snapshot is in force
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,6 +43,9 @@ struct AgentAdminSources {
   std::function<nlohmann::json()> workloads;    // see WorkloadsJson
   std::function<std::optional<std::string>()> not_ready;  // nullopt = ready, else why not
   std::function<std::string()> metrics_text;    // Prometheus text exposition
+  // /explain: the current policy's answer for the query parameters. An error is a bad or
+  // unanswerable query, answered 400 with its message. Optional: without it, no /explain.
+  std::function<Result<nlohmann::json>(const std::map<std::string, std::string>& query)> explain;
 };
 
 // {"version", "ack": ack, "snapshot": the snapshot through protobuf's JSON printer}.
@@ -53,6 +58,8 @@ AdminRoutes ReadinessRoutes(const AgentAdminSources& sources);
 AdminRoutes MetricsRoutes(const AgentAdminSources& sources);
 // /logging: without ?level= answers the current level; with it, sets spdlog's level first.
 AdminResponse LoggingEndpoint(const AdminRequest& request);
+// /explain: 200 with the answer, 400 {"error"} for a bad query.
+AdminResponse ExplainEndpoint(const AgentAdminSources& sources, const AdminRequest& request);
 
 class AgentAdmin {
  public:

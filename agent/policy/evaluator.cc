@@ -25,12 +25,17 @@ enum class Stage {
 struct DenyExplanation {
   Stage stage = Stage::kNoTarget;
   std::string reason;
+  std::string traffic_target;  // the TrafficTarget of the deepest stage, when it listed the source
+  std::string rule;
 
-  void Offer(Stage s, std::string text) {
+  void Offer(Stage s, std::string text, std::string target = {}, std::string rule_label = {}) {
     if (!reason.empty() && s <= stage) return;
     stage = s;
     reason = std::move(text);
+    traffic_target = std::move(target);
+    rule = std::move(rule_label);
   }
+  Verdict ToVerdict(bool needs_l7) const { return Verdict{false, reason, needs_l7, traffic_target, rule}; }
 };
 
 std::string PortList(const std::vector<uint32_t>& ports) {
@@ -67,20 +72,31 @@ bool AppliesTo(const CompiledAuthorization& auth, const SourceKey& source, const
     return false;
   }
   if (auth.destination_port != 0 && auth.destination_port != port) {
-    deny.Offer(Stage::kPortRestricted, auth.label + " allows " + src.ToString() + " only on port " +
-                                           std::to_string(auth.destination_port) + ", not " + std::to_string(port));
+    deny.Offer(Stage::kPortRestricted,
+               auth.label + " allows " + src.ToString() + " only on port " + std::to_string(auth.destination_port) +
+                   ", not " + std::to_string(port),
+               auth.name);
     return false;
   }
-  if (auth.rules.empty()) deny.Offer(Stage::kNoRule, auth.label + " has no rules");
+  if (auth.rules.empty()) deny.Offer(Stage::kNoRule, auth.label + " has no rules", auth.name);
   return true;
 }
 
 template <typename CompiledAuthorization, typename CompiledRule>
 bool TcpRuleAllows(const CompiledAuthorization& auth, const CompiledRule& rule, uint16_t port, DenyExplanation& deny) {
   if (rule.tcp_ports.empty() || std::binary_search(rule.tcp_ports.begin(), rule.tcp_ports.end(), port)) return true;
-  deny.Offer(Stage::kTcpPortsMismatch, "port " + std::to_string(port) + " is not in " + auth.label + " " + rule.label +
-                                           " ports [" + PortList(rule.tcp_ports) + "]");
+  deny.Offer(Stage::kTcpPortsMismatch,
+             "port " + std::to_string(port) + " is not in " + auth.label + " " + rule.label + " ports [" +
+                 PortList(rule.tcp_ports) + "]",
+             auth.name, rule.label);
   return false;
+}
+
+// A RouteMatcher rule label is "<TrafficTarget label> HTTPRouteGroup ns/name[ match m]": the rule
+// alone is what follows the TrafficTarget's label.
+std::string MatchedRule(const std::string& auth_label, const std::string& matched) {
+  if (matched.starts_with(auth_label + " ")) return matched.substr(auth_label.size() + 1);
+  return matched;
 }
 
 // A denial reason ends up in a 403 body and a response header: a client's huge path must not.
@@ -94,7 +110,8 @@ std::string Abbreviate(std::string_view path) {
 
 PolicyEvaluator::CompiledAuthorization PolicyEvaluator::CompileAuthorization(const v1::Authorization& auth) {
   CompiledAuthorization out;
-  out.label = "TrafficTarget " + auth.namespace_() + "/" + auth.name();
+  out.name = auth.namespace_() + "/" + auth.name();
+  out.label = "TrafficTarget " + out.name;
   out.ns = auth.namespace_();
   out.destination_port = auth.destination_port();
   for (const v1::ServiceAccountRef& src : auth.sources()) out.sources.emplace_back(src.namespace_(), src.name());
@@ -210,8 +227,7 @@ const std::vector<PolicyEvaluator::CompiledAuthorization>* PolicyEvaluator::Auth
 Verdict PolicyEvaluator::EvaluateL4(const Identity& src, const Identity& dst, uint16_t port) const {
   const std::vector<CompiledAuthorization>* candidates = AuthorizationsFor(dst);
   if (candidates == nullptr) {
-    return Verdict{false, "no TrafficTarget in namespace " + dst.ns + " for service account " + dst.service_account,
-                   false};
+    return Verdict{false, "no TrafficTarget in namespace " + dst.ns + " for service account " + dst.service_account, false, "", ""};
   }
   DenyExplanation deny;
   const SourceKey source{src.ns, src.service_account};
@@ -220,15 +236,16 @@ Verdict PolicyEvaluator::EvaluateL4(const Identity& src, const Identity& dst, ui
     for (const CompiledRule& rule : auth.rules) {
       if (rule.is_http) {
         deny.Offer(Stage::kHttpOnly,
-                   "only HTTPRouteGroup rules apply, decided per HTTP request: " + auth.label + " " + rule.label);
+                   "only HTTPRouteGroup rules apply, decided per HTTP request: " + auth.label + " " + rule.label,
+                   auth.name, rule.label);
         continue;
       }
       if (TcpRuleAllows(auth, rule, port, deny)) {
-        return Verdict{true, "allowed by " + auth.label + " rule " + rule.label, false};
+        return Verdict{true, "allowed by " + auth.label + " rule " + rule.label, false, auth.name, rule.label};
       }
     }
   }
-  return Verdict{false, deny.reason, deny.stage == Stage::kHttpOnly};
+  return deny.ToVerdict(deny.stage == Stage::kHttpOnly);
 }
 
 Verdict PolicyEvaluator::EvaluateHttp(const Identity& src, const Identity& dst, uint16_t port, std::string_view method,
@@ -236,8 +253,7 @@ Verdict PolicyEvaluator::EvaluateHttp(const Identity& src, const Identity& dst, 
   const std::vector<CompiledAuthorization>* candidates = AuthorizationsFor(dst);
   if (candidates == nullptr) {
     return Verdict{false,
-                   "no TrafficTarget in namespace " + dst.ns + " lets " + src.ToString() + " reach " + dst.ToString(),
-                   false};
+                   "no TrafficTarget in namespace " + dst.ns + " lets " + src.ToString() + " reach " + dst.ToString(), false, "", ""};
   }
   DenyExplanation deny;
   const SourceKey source{src.ns, src.service_account};
@@ -249,26 +265,28 @@ Verdict PolicyEvaluator::EvaluateHttp(const Identity& src, const Identity& dst, 
       if (!rule.is_http) {
         // A TCP rule allows the whole connection, so every request on it.
         if (TcpRuleAllows(auth, rule, port, deny)) {
-          return Verdict{true, "allowed by " + auth.label + " rule " + rule.label, false};
+          return Verdict{true, "allowed by " + auth.label + " rule " + rule.label, false, auth.name, rule.label};
         }
         continue;
       }
       if (!rule.http) {
-        deny.Offer(Stage::kHttpInvalid, auth.label + " " + rule.label + " has an invalid regex and allows nothing");
+        deny.Offer(Stage::kHttpInvalid, auth.label + " " + rule.label + " has an invalid regex and allows nothing",
+                   auth.name, rule.label);
         continue;
       }
       http::RouteDecision decision = rule.http->Match(method, path, headers);
-      if (decision.allowed) return Verdict{true, std::move(decision.rule), false};
+      if (decision.allowed) return Verdict{true, decision.rule, false, auth.name, MatchedRule(auth.label, decision.rule)};
       tried_http = true;
       if (detail.empty()) detail = MatchDetail(decision.reason, method, path);
     }
     if (tried_http) {
-      deny.Offer(Stage::kHttpNoMatch, std::string(method) + " " + Abbreviate(path) +
-                                          " matches no HTTPRouteGroup rule of " + auth.label + " for " +
-                                          src.ToString() + (detail.empty() ? "" : ": " + detail));
+      deny.Offer(Stage::kHttpNoMatch,
+                 std::string(method) + " " + Abbreviate(path) + " matches no HTTPRouteGroup rule of " + auth.label +
+                     " for " + src.ToString() + (detail.empty() ? "" : ": " + detail),
+                 auth.name);
     }
   }
-  return Verdict{false, deny.reason, false};
+  return deny.ToVerdict(false);
 }
 
 bool PolicyEvaluator::HasHttpRules(const Identity& dst, uint16_t port) const {

@@ -40,6 +40,11 @@ struct Verdict {
   // which need the request to decide. A caller that cannot read HTTP requests keeps the deny
   // (fail closed); an HTTP proxy asks EvaluateHttp per request instead.
   bool needs_l7 = false;
+  // What decided, for operators (`ferryctl policy explain`). Allowed: the TrafficTarget
+  // ("ns/name") and its rule ("TCPRoute name", "HTTPRouteGroup ns/name match m") that allowed.
+  // Denied: the TrafficTarget (and rule) that came closest, empty when none lists the source.
+  std::string traffic_target;
+  std::string rule;
 };
 
 class PolicyEvaluator {
@@ -121,6 +126,7 @@ class PolicyEvaluator {
   };
   struct CompiledAuthorization {
     std::string label;  // "TrafficTarget ns/name"
+    std::string name;   // "ns/name"
     std::string ns;     // the TrafficTarget's namespace (its routes live there too)
     std::vector<std::pair<std::string, std::string>> sources;  // sorted (ns, sa)
     uint32_t destination_port = 0;
