@@ -50,11 +50,16 @@ Result<UniqueFd> Connect(const std::string& netns_path, Ipv4Endpoint endpoint, C
 
 Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, uint16_t port, const std::string& path,
                                    std::chrono::milliseconds timeout) {
+  return FetchFromNetns(netns_path, Ipv4Endpoint{0x7f000001, port}, path, timeout);
+}
+
+Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, Ipv4Endpoint endpoint, const std::string& path,
+                                   std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  auto sock = Connect(netns_path, Ipv4Endpoint{0x7f000001, port}, deadline);
+  auto sock = Connect(netns_path, endpoint, deadline);
   if (!sock.ok()) return sock.error();
   int fd = sock->get();
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + endpoint.ToString() + "\r\nConnection: close\r\n\r\n";
   for (size_t sent = 0; sent < request.size();) {
     FERRY_TRY(WaitFor(fd, POLLOUT, deadline, "send the request"));
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);

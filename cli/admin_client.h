@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/ipv4.h"
 #include "common/result.h"
 
 namespace ferry::cli {
@@ -18,6 +19,10 @@ struct AdminAnswer {
 
 // GET `path` from 127.0.0.1:`port` inside the network namespace at `netns_path`.
 Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, uint16_t port, const std::string& path,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// GET `path` from `endpoint`, connecting from inside that network namespace (e.g. the agent's
+// metrics on the node's underlay address).
+Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, Ipv4Endpoint endpoint, const std::string& path,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ferry::cli

@@ -22,6 +22,7 @@ struct UpOptions {
   int ack_timeout_s = 60;
   std::string trust_domain = "cluster.local";
   std::string cert_ttl;  // empty = the controller's default
+  bool access_log = false;  // agents log each connection and request to <state>/node-N/access.log
 };
 
 int LocalUp(const UpOptions& options, std::ostream& out, std::ostream& err);
@@ -69,5 +70,8 @@ Result<local::Pod*> ResolvePod(LocalContext& ctx, const std::string& ns, const s
 // Opens the recorded cluster and its manifest store; resolves `state_dir` to an absolute path.
 Result<LocalContext> OpenContext(const std::string& state_dir);
 std::string AbsoluteStateDir(const std::string& state_dir);
+// OpenContext for a verb that only reads: a clear error when no cluster is recorded there, and
+// the state lock held while reading (not after), so it never sees a verb's half-done change.
+Result<LocalContext> OpenRecorded(const std::string& state_dir);
 
 }  // namespace ferry::cli

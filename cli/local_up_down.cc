@@ -25,6 +25,15 @@ Result<LocalContext> OpenContext(const std::string& state_dir) {
   return ctx;
 }
 
+Result<LocalContext> OpenRecorded(const std::string& state_dir) {
+  std::string state = AbsoluteStateDir(state_dir);
+  if (!fs::exists(state + "/cluster.json"))
+    return MakeError("no local cluster recorded in " + state + " (run `ferryctl local up` first)");
+  auto lock = StateLock::Acquire(state);  // held while reading only: a verb in progress finishes first
+  if (!lock.ok()) return lock.error();
+  return OpenContext(state);
+}
+
 namespace {
 
 constexpr const char* kClusterName = "ferry";
@@ -91,6 +100,7 @@ Result<local::ClusterOptions> ClusterOptionsFor(const UpOptions& up, const Binar
   o.controller_address = kControllerListen;
   o.trust_domain = up.trust_domain;
   o.cert_ttl = up.cert_ttl;
+  o.access_log = up.access_log;
   bool controller_mode = false;
   if (up.agent_mode == "auto") {
     controller_mode = AgentSupportsController(bin.agent);
@@ -121,7 +131,10 @@ Result<std::unique_ptr<local::LocalCluster>> StartCluster(const UpOptions& up, c
   FERRY_TRY(ctx.cluster->Save());  // from here `down` can clean up even if we die
   FERRY_TRY(WriteInventory(ctx));
   local::ControllerProcess controller{bin->controller, ManifestDir(state), kControllerListen, up.mesh_name,
-                                      state + "/controller-status.json", ctx.cluster->LogPath("controller"), {}};
+                                      state + "/controller-status.json", ctx.cluster->LogPath("controller"), {},
+                                      // The host's side of the underlay, like the gRPC port.
+                                      std::string(local::kUnderlayHostIp) + ":" +
+                                          std::to_string(local::kControllerMetricsPort)};
   FERRY_TRY(ctx.cluster->StartController(controller));
   for (const auto& n : ctx.cluster->nodes()) FERRY_TRY(ctx.cluster->StartAgent(n.index));
   FERRY_TRY(ctx.cluster->Save());
@@ -167,6 +180,11 @@ int LocalUp(const UpOptions& up, std::ostream& out, std::ostream& err) {
   for (const auto& n : (*cluster)->nodes())
     out << "  " << n.name << "  netns " << n.netns_name << "  pods " << n.pod_subnet << "  underlay " << n.underlay_ip
         << "  agent pid " << n.agent_pid << "\n";
+  out << "Prometheus targets (GET /metrics):";
+  for (const auto& t : local::ScrapeTargets(**cluster)) out << "  " << t.job << " " << t.address;
+  out << "\n";
+  if (up.access_log)
+    for (const auto& n : (*cluster)->nodes()) out << "Access log of " << n.name << ": " << local::AccessLogPath(n) << "\n";
   return 0;
 }
 

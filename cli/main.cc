@@ -1,11 +1,15 @@
-// ferryctl: Ferry's command-line tool. Today: `local` (a cluster on this machine) and
-// `namespace add|remove` (mesh membership).
+// ferryctl: Ferry's command-line tool: `local` (a cluster on this machine), `namespace
+// add|remove|list` (mesh membership), `proxy get`, `policy explain`, `dashboard`, `log-level`
+// and `version`.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/dashboard.h"
 #include "cli/local_commands.h"
+#include "cli/operator_commands.h"
+#include "cli/policy_explain.h"
 #include "cli/proxy_get.h"
 
 namespace {
@@ -41,6 +45,8 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
       ->capture_default_str();
   up_cmd->add_option("--cert-ttl", up.cert_ttl,
                      "lifetime of workload certificates, e.g. 2m or 24h (default: the controller's, 24h)");
+  up_cmd->add_flag("--access-log", up.access_log,
+                   "agents write one JSON line per connection and HTTP request to <state>/node-N/access.log");
   up_cmd->add_option("--ack-timeout", up.ack_timeout_s, "seconds to wait for every agent to ACK a snapshot")
       ->capture_default_str();
   AddStateOption(up_cmd, state_dir);
@@ -92,8 +98,8 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
   CLI::App* get_cmd = local->add_subcommand("get", "list pods, services or nodes");
   get_cmd->add_option("what", get.what, "pods | services | nodes")->required();
   get_cmd->add_option("-n,--namespace", get.namespace_name, "only this namespace (default: all)");
-  get_cmd->add_option("-o,--output", get.output, "table | json")->capture_default_str()->check(
-      CLI::IsMember({"table", "json"}));
+  get_cmd->add_option("-o,--output", get.output, "table | json | yaml")->capture_default_str()->check(
+      CLI::IsMember({"table", "json", "yaml"}));
   AddStateOption(get_cmd, state_dir);
   get_cmd->callback([&] { inv.run = [&] { get.state_dir = state_dir; return LocalGet(get, std::cout, std::cerr); }; });
 
@@ -105,6 +111,11 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
   exec->add_option("command", command, "the command, after --");
   AddStateOption(exec, state_dir);
   exec->callback([&] { inv.run = [&] { return LocalExec(state_dir, exec_ns, target, command, std::cerr); }; });
+
+  CLI::App* scrape = local->add_subcommand("scrape-config",
+                                            "print a Prometheus config that scrapes the agents and the controller");
+  AddStateOption(scrape, state_dir);
+  scrape->callback([&] { inv.run = [&] { return LocalScrapeConfigCommand(state_dir, std::cout, std::cerr); }; });
 
   static PortForwardOptions forward;
   CLI::App* port_forward = local->add_subcommand(
@@ -124,8 +135,8 @@ void AddLocalCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
   });
 }
 
-void AddNamespaceCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
-  CLI::App* nscmd = app.add_subcommand("namespace", "add a namespace to the mesh or remove it");
+CLI::App* AddNamespaceCommands(CLI::App& app, Invocation& inv, std::string& state_dir) {
+  CLI::App* nscmd = app.add_subcommand("namespace", "add a namespace to the mesh, remove it, or list them");
   nscmd->require_subcommand(1);
   static std::string name, mesh;
   for (const char* verb : {"add", "remove"}) {
@@ -140,6 +151,7 @@ void AddNamespaceCommands(CLI::App& app, Invocation& inv, std::string& state_dir
       inv.run = [&, add] { return NamespaceMembership(state_dir, name, mesh, add, std::cout, std::cerr); };
     });
   }
+  return nscmd;
 }
 
 }  // namespace
@@ -150,14 +162,11 @@ int main(int argc, char** argv) {
   std::string state_dir = kDefaultStateDir;
   Invocation inv;
   AddLocalCommands(app, inv, state_dir);
-  AddNamespaceCommands(app, inv, state_dir);
+  CLI::App* namespace_command = AddNamespaceCommands(app, inv, state_dir);
   AddProxyCommands(app, inv.run, state_dir);
-  app.add_subcommand("version", "print the version")->callback([&] {
-    inv.run = [] {
-      std::cout << "ferryctl 0.1.0\n";
-      return 0;
-    };
-  });
+  AddPolicyCommands(app, inv.run, state_dir);
+  AddDashboardCommand(app, inv.run, state_dir);
+  AddOperatorCommands(app, *namespace_command, inv.run, state_dir);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   return inv.run ? inv.run() : 0;

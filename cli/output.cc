@@ -1,11 +1,11 @@
 // `ferryctl local get pods|services|nodes`.
 #include <algorithm>
-#include <iomanip>
 #include <map>
 #include <ostream>
 #include <set>
 
 #include "cli/local_commands.h"
+#include "cli/render.h"
 #include "common/ipv4.h"
 
 namespace ferry::cli {
@@ -73,41 +73,10 @@ json ServicesJson(LocalContext& ctx, const std::string& ns) {
   return out;
 }
 
-std::string Cell(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "?";
-  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
-  return v.dump();
-}
-
 std::string PortsCell(const json& ports) {
   std::string s;
   for (const auto& p : ports) s += (s.empty() ? "" : ",") + std::to_string(p.value("port", 0u)) + "/" + p.value("protocol", "TCP");
   return s.empty() ? "<none>" : s;
-}
-
-void PrintTable(const json& rows, const std::vector<std::pair<std::string, std::string>>& columns, std::ostream& out) {
-  std::vector<std::vector<std::string>> cells;
-  std::vector<size_t> width;
-  for (const auto& [title, key] : columns) width.push_back(title.size());
-  for (const auto& row : rows) {
-    std::vector<std::string> line;
-    for (size_t i = 0; i < columns.size(); ++i) {
-      const std::string& key = columns[i].second;
-      line.push_back(key == "ports" ? PortsCell(row[key]) : Cell(row.value(key, json(nullptr))));
-      width[i] = std::max(width[i], line.back().size());
-    }
-    cells.push_back(line);
-  }
-  auto print = [&](const std::vector<std::string>& line) {
-    for (size_t i = 0; i < line.size(); ++i)
-      out << std::left << std::setw(static_cast<int>(width[i] + (i + 1 < line.size() ? 3 : 0))) << line[i];
-    out << "\n";
-  };
-  std::vector<std::string> header;
-  for (const auto& [title, key] : columns) header.push_back(title);
-  print(header);
-  for (const auto& line : cells) print(line);
 }
 
 }  // namespace
@@ -120,14 +89,14 @@ int LocalGet(const GetOptions& options, std::ostream& out, std::ostream& err) {
     return 1;
   }
   json rows;
-  std::vector<std::pair<std::string, std::string>> columns;
+  std::vector<Column> columns;
   if (options.what == "pods" || options.what == "pod" || options.what == "po") {
     rows = PodsJson(*ctx, options.namespace_name);
     columns = {{"NAMESPACE", "namespace"}, {"NAME", "name"},       {"STATUS", "status"}, {"IP", "ip"},
                {"NODE", "node"},           {"ENROLLED", "enrolled"}, {"SERVICEACCOUNT", "serviceAccount"}};
   } else if (options.what == "services" || options.what == "service" || options.what == "svc") {
     rows = ServicesJson(*ctx, options.namespace_name);
-    columns = {{"NAMESPACE", "namespace"}, {"NAME", "name"}, {"VIP", "vip"}, {"PORTS", "ports"}};
+    columns = {{"NAMESPACE", "namespace"}, {"NAME", "name"}, {"VIP", "vip"}, {"PORTS", "portsText"}};
   } else if (options.what == "nodes" || options.what == "node" || options.what == "no") {
     rows = NodesJson(*ctx);
     columns = {{"NAME", "name"}, {"AGENT", "agent"}, {"AGENT PID", "agentPid"}, {"UNDERLAY IP", "underlayIp"},
@@ -136,12 +105,11 @@ int LocalGet(const GetOptions& options, std::ostream& out, std::ostream& err) {
     err << "error: unknown resource type \"" << options.what << "\" (pods, services or nodes)\n";
     return 2;
   }
-  if (options.output == "json") {
-    out << rows.dump(2) << "\n";
-  } else if (options.output == "table") {
-    PrintTable(rows, columns, out);
-  } else {
-    err << "error: -o must be table or json\n";
+  json table_rows = rows;
+  for (auto& row : table_rows)
+    if (row.contains("ports")) row["portsText"] = PortsCell(row["ports"]);
+  if (!PrintAs(options.output, rows, table_rows, columns, out)) {
+    err << "error: -o must be table, json or yaml\n";
     return 2;
   }
   return 0;

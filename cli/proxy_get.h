@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/local_commands.h"
+#include "cli/render.h"  // RenderYaml
 
 namespace CLI {
 class App;
@@ -31,6 +32,5 @@ void AddProxyCommands(CLI::App& app, std::function<int()>& run, std::string& sta
 
 // The rendering, separate so it is testable without a cluster. `what` picks the table's columns.
 std::string RenderTable(const std::string& what, const nlohmann::json& answer);
-std::string RenderYaml(const nlohmann::json& answer);
 
 }  // namespace ferry::cli

@@ -1,7 +1,12 @@
-// `ferryctl proxy get`'s table and YAML renderings of the agent's answers.
+// ferryctl's output forms: `proxy get`'s tables of the agent's answers, and the -o
+// table|json|yaml choice every verb makes through PrintAs.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "cli/operator_commands.h"
 #include "cli/proxy_get.h"
+#include "cli/render.h"
 
 namespace ferry::cli {
 namespace {
@@ -51,6 +56,31 @@ TEST(ProxyGetRenderTest, YamlKeepsStringsQuotedAndNumbersPlain) {
   EXPECT_NE(yaml.find("node: \"node-1\""), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("version: 7"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("serial: \"0123\""), std::string::npos) << yaml;
+}
+
+TEST(PrintAsTest, OneDocumentThreeFormsWithTheSameData) {
+  json rows = json::array({{{"name", "shop"}, {"inMesh", true}, {"pods", 3}}, {{"name", "plain"}, {"inMesh", false}, {"pods", 0}}});
+  json doc = {{"namespaces", rows}};
+  std::vector<Column> columns = {{"NAME", "name"}, {"IN-MESH", "inMesh"}, {"PODS", "pods"}, {"MESH", "mesh"}};
+  std::ostringstream table, as_json, yaml;
+  ASSERT_TRUE(PrintAs("table", doc, rows, columns, table));
+  EXPECT_EQ(table.str(),
+            "NAME    IN-MESH   PODS   MESH\n"
+            "shop    yes       3      -\n"
+            "plain   no        0      -\n");
+  ASSERT_TRUE(PrintAs("json", doc, rows, columns, as_json));
+  EXPECT_EQ(json::parse(as_json.str()), doc);
+  ASSERT_TRUE(PrintAs("yaml", doc, rows, columns, yaml));
+  EXPECT_NE(yaml.str().find("name: \"shop\""), std::string::npos) << yaml.str();
+  std::ostringstream other;
+  EXPECT_FALSE(PrintAs("xml", doc, rows, columns, other));
+  EXPECT_TRUE(other.str().empty());
+}
+
+TEST(VersionTest, NamesTheBuildAndTheCommit) {
+  json v = VersionJson()["client"];
+  EXPECT_EQ(v["version"], "0.1.0");
+  EXPECT_FALSE(v["commit"].get<std::string>().empty());
 }
 
 }  // namespace

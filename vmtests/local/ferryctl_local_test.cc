@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -119,6 +120,13 @@ json GetJson(const std::string& what) {
   auto doc = json::parse(r.output, nullptr, false);
   EXPECT_FALSE(doc.is_discarded()) << r.output;
   return doc.is_discarded() ? json::array() : doc;
+}
+
+json NamespaceList() {
+  auto r = Ferryctl({"namespace", "list", "-o", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  auto doc = json::parse(r.output, nullptr, false);
+  return doc.is_object() ? doc : json::object();
 }
 
 json FindByName(const json& rows, const std::string& prefix) {
@@ -236,6 +244,9 @@ TEST_F(FerryctlLocal, NamespaceAddEnrollsRunningPodsWithoutRecreatingThem) {
   EXPECT_EQ(add.exit_code, 0) << add.output << add.errors;
   json added = WaitForPod("server-0", true);
   EXPECT_EQ(added["enrolled"], true) << added;
+  json listed = FindByName(NamespaceList()["namespaces"], "plain");
+  EXPECT_EQ(listed["inMesh"], true) << listed;
+  EXPECT_GE(listed["enrolledPods"].get<int>(), 1) << listed;
   EXPECT_EQ(added["pids"], before["pids"]) << "the pod's program kept running";
   EXPECT_EQ(added["ip"], before["ip"]);
   // Meshed pods resolve services to their VIP.
@@ -248,6 +259,34 @@ TEST_F(FerryctlLocal, NamespaceAddEnrollsRunningPodsWithoutRecreatingThem) {
   json removed = WaitForPod("server-0", false);
   EXPECT_EQ(removed["enrolled"], false) << removed;
   EXPECT_EQ(removed["pids"], before["pids"]);
+  listed = FindByName(NamespaceList()["namespaces"], "plain");
+  EXPECT_EQ(listed["inMesh"], false) << listed;
+  EXPECT_EQ(listed["enrolledPods"], 0) << listed;
+  EXPECT_GE(listed["pods"].get<int>(), 2) << listed;
+}
+
+TEST_F(FerryctlLocal, LogLevelReachesEveryAgentAndOnlyTheNodeNamed) {
+  auto levels = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "log-level");
+    args.insert(args.end(), {"-o", "json"});
+    auto r = Ferryctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.output << r.errors;
+    std::map<std::string, std::string> by_node;
+    json doc = json::parse(r.output, nullptr, false);
+    if (doc.is_object())
+      for (const auto& a : doc["agents"]) by_node[a["node"]] = a["level"];
+    return by_node;
+  };
+  auto set = levels({"debug"});
+  EXPECT_EQ(set, (std::map<std::string, std::string>{{"node-1", "debug"}, {"node-2", "debug"}}));
+  auto one = levels({"warn", "--node", "node-2"});
+  EXPECT_EQ(one, (std::map<std::string, std::string>{{"node-2", "warning"}}));
+  auto shown = levels({});
+  EXPECT_EQ(shown, (std::map<std::string, std::string>{{"node-1", "debug"}, {"node-2", "warning"}}));
+  levels({"info"});
+  auto bad = Ferryctl({"log-level", "info", "--node", "node-9"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.errors.find("no node node-9"), std::string::npos) << bad.errors;
 }
 
 std::vector<pid_t> RecordedPids(const json& state) {
