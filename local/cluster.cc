@@ -123,6 +123,8 @@ std::string LocalCluster::LogPath(const std::string& what) const {
   return options_.state_dir + "/logs/" + what + ".log";
 }
 
+std::string AccessLogPath(const Node& node) { return node.state_dir + "/access.log"; }
+
 std::vector<std::string> LocalCluster::AgentArgs(const Node& n) const {
   std::vector<std::string> argv = {options_.agent_binary, "--node",      n.name,      "--pod-cgroup",
                                    n.pod_cgroup,          "--pin-dir",   n.pin_dir,   "--state-dir",
@@ -134,6 +136,10 @@ std::vector<std::string> LocalCluster::AgentArgs(const Node& n) const {
   } else {
     argv.insert(argv.end(), {"--policy-file", n.policy_file});
   }
+  // Metrics and readiness on the node's underlay address, so the host (Prometheus) can scrape
+  // them; the debug endpoint (15000) stays on the node's loopback.
+  if (!n.underlay_ip.empty()) argv.insert(argv.end(), {"--stats-address", n.underlay_ip});
+  if (options_.access_log) argv.insert(argv.end(), {"--access-log", AccessLogPath(n)});
   return argv;
 }
 
@@ -194,6 +200,7 @@ Result<void> LocalCluster::StartController(ControllerProcess c) {
   o.argv.insert(o.argv.end(), {"--ca-cert", p.ca_cert, "--ca-key", p.ca_key, "--node-tokens", p.node_tokens,
                                "--trust-domain", options_.trust_domain});
   if (!options_.cert_ttl.empty()) o.argv.insert(o.argv.end(), {"--cert-ttl", options_.cert_ttl});
+  if (!c.metrics_address.empty()) o.argv.insert(o.argv.end(), {"--metrics-address", c.metrics_address});
   o.cgroup = cgroup;
   o.stdout_path = c.log;
   o.detach = true;

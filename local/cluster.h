@@ -51,6 +51,9 @@ struct ClusterOptions {
   // certificates are issued for `trust_domain`, valid `cert_ttl` ("" = the controller's default).
   std::string trust_domain = "cluster.local";
   std::string cert_ttl;
+  // Agents write their access log (one JSON line per connection and HTTP request) to
+  // <node state>/access.log.
+  bool access_log = false;
 };
 
 // The underlay's fixed addresses: one local cluster per machine.
@@ -58,6 +61,10 @@ constexpr const char* kUnderlayBridge = "ferry-ul0";
 constexpr const char* kUnderlayHostIp = "198.19.0.1";
 std::string UnderlayIp(int node_index);  // 198.19.0.(10+i)
 std::string PodSubnet(int node_index);   // 198.18.i.0/24
+// The ports the host's Prometheus scrapes with the underlay: each agent's metrics on its node's
+// underlay address (--stats-address), the controller's on the host side of the underlay.
+constexpr int kAgentMetricsPort = 15020;
+constexpr int kControllerMetricsPort = 15014;
 
 struct Node {
   int index = 0;  // 1-based
@@ -87,6 +94,9 @@ struct PodOptions {
   std::map<std::string, std::string> labels;
 };
 
+// Where the node's agent writes its access log when ClusterOptions::access_log is set.
+std::string AccessLogPath(const Node& node);
+
 struct Pod {
   PodOptions options;
   std::string netns_name;
@@ -109,7 +119,24 @@ struct ControllerProcess {
   std::string status_file;
   std::string log;
   ProcessId process;
+  // --metrics-address: Prometheus /metrics ("198.19.0.1:15014" on the underlay); empty leaves
+  // the controller's default (127.0.0.1:15014).
+  std::string metrics_address;
 };
+
+// One endpoint a Prometheus on the host scrapes.
+struct ScrapeTarget {
+  std::string job;      // "ferry-agent" | "ferry-controller"
+  std::string address;  // "198.19.0.11:15020"
+  std::string node;     // the agent's node; empty for the controller
+};
+
+class LocalCluster;
+// The agents' metrics (only with the underlay: without it they listen on their node's
+// loopback, out of the host's reach) and the controller's, if one was started.
+std::vector<ScrapeTarget> ScrapeTargets(const LocalCluster& cluster);
+// A prometheus.yml scraping ScrapeTargets() every `interval` (`promtool check config` accepts it).
+std::string LocalScrapeConfig(const LocalCluster& cluster, std::chrono::seconds interval = std::chrono::seconds(15));
 
 class LocalCluster {
  public:

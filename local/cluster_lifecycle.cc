@@ -170,14 +170,16 @@ json LocalCluster::ToJson() const {
                   {"policySource", options_.policy_source == PolicySource::kController ? "controller" : "policy-file"},
                   {"controllerAddress", options_.controller_address},
                   {"trustDomain", options_.trust_domain},
-                  {"certTtl", options_.cert_ttl}};
+                  {"certTtl", options_.cert_ttl},
+                  {"accessLog", options_.access_log}};
   json doc = {{"version", 1}, {"options", options}, {"cgroupRoot", cgroup_root_},
               {"nodes", nodes}, {"pods", pods}, {"services", services}};
   if (controller_) {
     doc["controller"] = {{"binary", controller_->binary},         {"manifestDir", controller_->manifest_dir},
                          {"listen", controller_->listen_address}, {"meshName", controller_->mesh_name},
                          {"statusFile", controller_->status_file}, {"log", controller_->log},
-                         {"process", ProcessToJson(controller_->process)}};
+                         {"process", ProcessToJson(controller_->process)},
+                         {"metricsAddress", controller_->metrics_address}};
   }
   return doc;
 }
@@ -199,6 +201,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::FromJson(const json& doc) {
     options.controller_address = o.value("controllerAddress", "");
     options.trust_domain = o.value("trustDomain", "cluster.local");
     options.cert_ttl = o.value("certTtl", "");
+    options.access_log = o.value("accessLog", false);
     auto cluster = std::unique_ptr<LocalCluster>(new LocalCluster(options));
     cluster->owned_ = false;
     cluster->cgroup_root_ = doc.at("cgroupRoot").get<std::string>();
@@ -217,7 +220,8 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::FromJson(const json& doc) {
       cluster->controller_ = ControllerProcess{c.value("binary", ""),     c.value("manifestDir", ""),
                                                c.value("listen", ""),     c.value("meshName", ""),
                                                c.value("statusFile", ""), c.value("log", ""),
-                                               ProcessFromJson(c.value("process", json::object()))};
+                                               ProcessFromJson(c.value("process", json::object())),
+                                               c.value("metricsAddress", "")};
     }
     return cluster;
   } catch (const json::exception& e) {
@@ -245,6 +249,37 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Open(const std::string& stat
   json doc = json::parse(in, nullptr, false);
   if (doc.is_discarded()) return MakeError(path + " is not JSON");
   return FromJson(doc);
+}
+
+std::vector<ScrapeTarget> ScrapeTargets(const LocalCluster& cluster) {
+  std::vector<ScrapeTarget> targets;
+  for (const Node& n : cluster.nodes()) {
+    if (!n.underlay_ip.empty())
+      targets.push_back({"ferry-agent", n.underlay_ip + ":" + std::to_string(kAgentMetricsPort), n.name});
+  }
+  if (const auto& c = cluster.controller()) {
+    std::string address = c->metrics_address.empty() ? "127.0.0.1:" + std::to_string(kControllerMetricsPort)
+                                                      : c->metrics_address;
+    targets.push_back({"ferry-controller", address, ""});
+  }
+  return targets;
+}
+
+std::string LocalScrapeConfig(const LocalCluster& cluster, std::chrono::seconds interval) {
+  const std::string every = std::to_string(interval.count()) + "s";
+  std::string out = "# Prometheus scrape config for the local Ferry cluster (" + cluster.options().state_dir +
+                    ").\nglobal:\n  scrape_interval: " + every + "\n  evaluation_interval: " + every +
+                    "\nscrape_configs:\n";
+  std::string job;
+  for (const ScrapeTarget& t : ScrapeTargets(cluster)) {
+    if (t.job != job) {
+      job = t.job;
+      out += "  - job_name: " + job + "\n    static_configs:\n";
+    }
+    out += "      - targets: ['" + t.address + "']\n";
+    if (!t.node.empty()) out += "        labels:\n          node: " + t.node + "\n";
+  }
+  return out;
 }
 
 }  // namespace ferry::local

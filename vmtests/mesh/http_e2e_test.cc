@@ -27,7 +27,10 @@ const std::string kV2Body = R"(["Value 4","Value 5","Value 6"])";
 
 class HttpE2eTest : public FerryctlFixture {
  protected:
-  HttpE2eTest() { deploy_shop_ = false; }
+  HttpE2eTest() {
+    deploy_shop_ = false;
+    extra_up_args_ = {"--access-log"};
+  }
 
   void SetUp() override {
     // The manifests run `ferry-example-app` by name, as an operator's PATH would find it.
@@ -49,15 +52,32 @@ class HttpE2eTest : public FerryctlFixture {
     args.insert(args.end(), extra.begin(), extra.end());
     return ExecJson(ns, "deploy/frontend", FERRY_EXAMPLE_APP_BIN, args, timeout);
   }
+  // The access log lines of a node's agent (`local up --access-log`).
+  std::vector<nlohmann::json> AccessLog(const std::string& node) {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(state_ + "/" + node + "/access.log");
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line, nullptr, false));
+    return lines;
+  }
+  static int CountLines(const std::vector<nlohmann::json>& lines, const nlohmann::json& match) {
+    int n = 0;
+    for (const auto& line : lines) {
+      bool all = line.is_object();
+      for (const auto& [key, value] : match.items()) all = all && line.contains(key) && line[key] == value;
+      n += all ? 1 : 0;
+    }
+    return n;
+  }
   static int Count(const nlohmann::json& report, const char* field, const std::string& key) {
     return report.contains(field) ? report[field].value(key, 0) : 0;
   }
 
-  // The agent's Prometheus text, fetched inside the node's netns (its :15020 listens there).
+  // The agent's Prometheus text, fetched inside the node's netns (its :15020 listens on the
+  // node's underlay address there).
   std::string ScrapeMetrics(const std::string& node_netns) {
     local::SpawnOptions o;
     o.argv = {"ip", "netns", "exec", node_netns, FERRY_EXAMPLE_APP_BIN, "client", "--url",
-              "http://127.0.0.1:15020/metrics", "--count", "1", "--print-body"};
+              "http://198.19.0.11:15020/metrics", "--count", "1", "--print-body"};
     auto r = local::RunCommand(o, std::chrono::seconds(30));
     return r.ok() ? r->output : std::string();
   }
@@ -128,6 +148,20 @@ TEST_F(HttpE2eTest, SimpleAppRoutesAreEnforcedPerRequestOnOneKeepAliveConnection
     EXPECT_EQ(by_path[allowed].value("200", 0), 2) << allowed << ": " << mixed.dump();
   for (const char* refused : {"/admin", "/api/values/1", "/api/valuesX", "/api/values/%2e%2e/admin"})
     EXPECT_EQ(by_path[refused].value("403", 0), 2) << refused << ": " << mixed.dump();
+
+  // The destination's agent logged each request with both identities and its decision. The
+  // client is named by workload although it came through the tunnel (its certificate's identity
+  // is that of one workload only).
+  auto logged = AccessLog("node-2");
+  nlohmann::json frontend = {{"workload", "frontend"}, {"namespace", "simple-app"}, {"principal", "frontend"}};
+  EXPECT_GE(CountLines(logged, {{"type", "request"}, {"path", "/admin"}, {"status", 403}, {"decision", "deny"},
+                                {"source", frontend}}), 2)
+      << logged.size() << " lines";
+  EXPECT_GE(CountLines(logged, {{"type", "request"}, {"path", "/api/values"}, {"status", 200}, {"decision", "allow"},
+                                {"reporter", "destination"}, {"source", frontend}}), 2);
+  // The refused attempt before any TrafficTarget was logged as a refusal by someone: the
+  // destination's agent refuses the tunnel request (policy), or its router the request.
+  EXPECT_GE(CountLines(logged, {{"decision", "deny"}}), 1);
 
   // A GET-only rule: POST is refused, GET still passes, on one connection.
   Apply("simple-app/variants/route-get-only.yaml");
