@@ -3,8 +3,9 @@
 # 2-node cluster: the same workloads over each path, repeated and interleaved, medians reported
 # with their ratio to the direct path of the same run. Not run by the test suite.
 #
-#   ./scripts/bench.sh [--repeats N] [--seconds S] [--paths "direct ferry-same-node ..."]
-#                      [--build-dir DIR] [--no-build] [--harness-dir DIR] [--out FILE] [--png FILE]
+#   ./scripts/bench.sh [--repeats N] [--seconds S] [--http-seconds S] [--paths "direct ferry-same-node ..."]
+#                      [--idle-connections N (10000; 0 = skip)] [--build-dir DIR] [--no-build] [--harness-dir DIR]
+#                      [--out FILE] [--png FILE]
 #
 # Prints the table, writes bench/results/latest.json ({"date","machine","kernel","results":
 # [{"workload","path","layout","value","unit","ratio_to_direct",...}]}) and the 64 B round-trip
@@ -16,23 +17,28 @@ root=$(pwd)
 
 REPEATS=3
 MEASURE_SECONDS=3
+HTTP_SECONDS=5   # the open-loop HTTP run: 5000 requests at 1000/s
+HTTP_RATE=1000
+IDLE_CONNECTIONS=10000  # rss_per_conn's target (fewer if the agents' file limit says so)
 BUILD_DIR=build/release
 BUILD=1
 HARNESS_DIR=
 OUT=bench/results/latest.json
 PNG=bench/results/latency.png
-WANTED_PATHS="direct ferry-same-node ferry-cross-node haproxy-relay haproxy-mtls-pair"
+WANTED_PATHS="direct ferry-same-node ferry-cross-node ferry-same-node-l4 ferry-cross-node-l4 haproxy-relay haproxy-mtls-pair"
 while (($#)); do
   case $1 in
     --repeats) REPEATS=$2; shift 2 ;;
     --seconds) MEASURE_SECONDS=$2; shift 2 ;;
+    --http-seconds) HTTP_SECONDS=$2; shift 2 ;;
     --paths) WANTED_PATHS=$2; shift 2 ;;
+    --idle-connections) IDLE_CONNECTIONS=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --harness-dir) HARNESS_DIR=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --png) PNG=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -53,10 +59,12 @@ build_all() {
   fi
   # The harness tools are standalone files: a plain compiler call, whatever the CMake tree holds.
   mkdir -p "$HARNESS_DIR"
-  local tool
-  for tool in connrate report; do
-    local src=bench/harness/${tool}_main.cc bin=$HARNESS_DIR/ferry-bench-$tool
-    if [[ ! -x "$bin" || "$src" -nt "$bin" || bench/harness/bench_stats.h -nt "$bin" ]]; then
+  local tool header
+  for tool in connrate:connrate_main.cc report:report_main.cc http:http_load_main.cc; do
+    local src=bench/harness/${tool#*:} bin=$HARNESS_DIR/ferry-bench-${tool%%:*} stale=0
+    [[ ! -x "$bin" || "$src" -nt "$bin" ]] && stale=1
+    for header in bench/harness/*.h; do [[ "$header" -nt "$bin" ]] && stale=1; done
+    if ((stale)); then
       g++ -O2 -std=c++20 -Wall -Wextra -Werror -pthread "$src" -o "$bin" || return 1
     fi
   done
@@ -68,6 +76,7 @@ CONTROLLER_BIN=$BUILD_DIR/controlplane/server/ferry-controller
 CNI_BIN=$BUILD_DIR/cni/ferry-cni
 CONNRATE_BIN=$HARNESS_DIR/ferry-bench-connrate
 REPORT_BIN=$HARNESS_DIR/ferry-bench-report
+HTTP_BIN=$HARNESS_DIR/ferry-bench-http
 for bin in "$FERRYCTL" "$AGENT_BIN" "$CONTROLLER_BIN" "$CNI_BIN"; do
   [[ -x "$bin" ]] || { echo "bench: missing $bin" >&2; exit 1; }
 done
@@ -85,6 +94,7 @@ CLUSTER_UP=0
 source bench/harness/cluster.sh
 source bench/harness/haproxy.sh
 source bench/harness/workloads.sh
+source bench/harness/idle_conns.sh
 source bench/harness/chart.sh
 
 cleanup() {
@@ -103,6 +113,12 @@ for spec in "bench-plain client srv-a" "bench-plain client srv-b" "bench-mesh cl
             "bench-mesh client srv-b" "bench-plain client relay" "bench-plain client mtls-c"; do
   set -- $spec
   wait_reachable "$1" "$2" "$(pod_ip "$1" "$3")" 90 || exit 1
+done
+for spec in "bench-plain client srv-a $HTTP_L7_PORT" "bench-mesh client srv-a $HTTP_L7_PORT" \
+            "bench-mesh client srv-b $HTTP_L7_PORT" "bench-mesh client srv-b $HTTP_L4_PORT" \
+            "bench-plain client relay $HTTP_L7_PORT" "bench-plain client mtls-c $HTTP_L7_PORT"; do
+  set -- $spec
+  wait_http "$1" "$2" "$(pod_ip "$1" "$3")" "$4" 90 || exit 1
 done
 
 # Agents' memory before any benchmark traffic (one sample per agent).
@@ -126,6 +142,8 @@ ALL_PATHS=(
   "direct bench-plain srv-b cross-node"
   "ferry-same-node bench-mesh srv-a same-node"
   "ferry-cross-node bench-mesh srv-b cross-node"
+  "ferry-same-node-l4 bench-mesh srv-a same-node"
+  "ferry-cross-node-l4 bench-mesh srv-b cross-node"
   "haproxy-relay bench-plain relay same-node"
   "haproxy-mtls-pair bench-plain mtls-c cross-node"
 )
@@ -136,15 +154,30 @@ done
 
 for ((rep = 1; rep <= REPEATS; rep++)); do
   echo "== repetition $rep/$REPEATS ($((SECONDS - started)) s)"
-  for workload in rtt throughput connrate; do
+  for workload in rtt throughput connrate http; do
     # Rotate the order each repetition so no path always runs first (or right after another).
     n=${#PATHS[@]}
     for ((i = 0; i < n; i++)); do
       set -- ${PATHS[$(((i + rep) % n))]}
+      # The "-l4" paths differ from the others only for HTTP (which port's rule applies).
+      [[ "$1" == *-l4 && "$workload" != http ]] && continue
       measure "$workload" "$1" "$2" "$3" "$4"
     done
   done
 done
+
+if ((IDLE_CONNECTIONS)); then
+  idle_n=$(idle_connection_count "$IDLE_CONNECTIONS")
+  echo "== idle connections: $idle_n per path ($((SECONDS - started)) s)"
+  if ((idle_n < IDLE_CONNECTIONS)); then
+    NOTES+=("rss_per_conn: $idle_n idle connections, not $IDLE_CONNECTIONS: the agents' RLIMIT_NOFILE is $(awk '/^Max open files/ { print $4 }' "/proc/$(agent_pid 1)/limits") (the hard limit here; raising it needs CAP_SYS_RESOURCE), which allows $(agent_connection_capacity 1) proxied connections per agent (two fds each, 4096 reserved)")
+  fi
+  for spec in "ferry-same-node srv-a same-node" "ferry-cross-node srv-b cross-node"; do
+    set -- $spec
+    [[ " $WANTED_PATHS " == *" $1 "* ]] || continue
+    measure_idle_connections "$1" "$2" "$3" "$idle_n" || FAILURES+=("rss_per_conn on $1")
+  done
+fi
 
 for node in 1 2; do
   NOTES+=("node-$node agent VmRSS after the run: $(agent_rss_mb "$node") MB")
@@ -152,7 +185,9 @@ done
 NOTES+=("pinning: load generators on CPU 0, servers on CPU 1; agents, controller and HAProxy unpinned")
 NOTES+=("haproxy-relay: HAProxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}') in its own pod on node-1 (one extra bridge hop compared with Ferry, whose sockets live in the pods' netns)")
 NOTES+=("haproxy-mtls-pair: HAProxy pods on node-1 and node-2, TLS 1.3 with mutual P-256 certificates, AES-GCM suites, HAProxy's default session reuse")
-NOTES+=("not measured yet: the HTTP, CPU-per-request and rss_per_conn rows")
+NOTES+=("http1k: ferry-bench-http (bench/harness), 1 KB responses on keep-alive connections to the pods' IPs, messages framed by Content-Length (both ends are the tool). Open loop at $HTTP_RATE requests/s for $HTTP_SECONDS s on 8 connections, latency from each request's scheduled time (coordinated omission corrected); http1k_added_p99 = the path's p99 - direct's p99 of the same layout. Saturation: closed loop, 16 connections, $MEASURE_SECONDS s")
+NOTES+=("http1k on ferry-same-node/ferry-cross-node: port $HTTP_L7_PORT under an HTTPRouteGroup rule only, as in the walkthrough (simple-app): the destination's agent runs its HTTP session and checks each request (verified on its ferry_requests_total); ferry-*-l4: port $HTTP_L4_PORT under the TCPRoute, relayed at L4 (verified: no HTTP requests counted). HAProxy paths: HTTP mode on port $HTTP_L7_PORT")
+NOTES+=("cpu_us_per_request: CPU time (utime+stime, /proc/PID/stat) over the saturation run divided by the requests it completed: both agents for Ferry rows (agentPid), the HAProxy pods' processes for HAProxy rows")
 for f in "${FAILURES[@]}"; do NOTES+=("not measured: $f"); done
 cluster_down
 

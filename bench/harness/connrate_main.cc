@@ -25,22 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench_net.h"
+
 namespace {
 
-// Owns one file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using ferry::bench::Fd;
+using ferry::bench::ParseEndpoint;
 
 struct Options {
   std::string mode;
@@ -62,15 +52,6 @@ bool ParseOptions(int argc, char** argv, Options& o) {
     else return false;
   }
   return o.mode == "server" || (o.mode == "client" && !o.to.empty());
-}
-
-bool ParseEndpoint(const std::string& text, sockaddr_in& out) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::memset(&out, 0, sizeof(out));
-  out.sin_family = AF_INET;
-  out.sin_port = htons(static_cast<uint16_t>(std::atoi(text.c_str() + colon + 1)));
-  return ::inet_pton(AF_INET, text.substr(0, colon).c_str(), &out.sin_addr) == 1;
 }
 
 bool ExchangeOneByte(int fd, bool send_first) {

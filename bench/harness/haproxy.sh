@@ -5,8 +5,10 @@
 #   haproxy-mtls-pair: client → mtls-c (node-1) ==TLS 1.3, mutual certificates==> mtls-s (node-2)
 #                      → srv-b (node-2). mtls-c reuses TLS sessions (HAProxy's default), as the
 #                      Ferry tunnel resumes with tickets.
+# The HTTP port (8080) is proxied in HAProxy's HTTP mode (keep-alive both sides, every request
+# parsed), as Ferry's agent does under an HTTPRouteGroup rule; the other ports at L4.
 
-readonly HAPROXY_PORTS="11111 5201 7000"
+readonly HAPROXY_PORTS="11111 5201 7000 8080"
 readonly HAPROXY_SUITES="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
 
 haproxy_global() {
@@ -15,6 +17,12 @@ haproxy_global() {
   # The Ferry tunnel's suites (TLS 1.3, AES-GCM only).
   printf '  ssl-default-bind-ciphersuites %s\n  ssl-default-server-ciphersuites %s\n' "$HAPROXY_SUITES" "$HAPROXY_SUITES"
   printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n'
+}
+
+haproxy_mode() {  # haproxy_mode PORT -> the listener's mode line
+  if [[ "$1" == 8080 ]]; then
+    printf '  mode http\n  timeout http-keep-alive 60s\n'
+  fi
 }
 
 # A throwaway P-256 CA with one server and one client certificate, as HAProxy wants them
@@ -49,6 +57,7 @@ haproxy_apply() {
     haproxy_global
     for port in $HAPROXY_PORTS; do
       printf 'listen p%s\n  bind 0.0.0.0:%s\n  server s %s:%s\n' "$port" "$port" "$srv_a" "$port"
+      haproxy_mode "$port"
     done
   } >"$WORK/haproxy-relay.cfg"
   {
@@ -57,6 +66,7 @@ haproxy_apply() {
       printf 'listen p%s\n  bind 0.0.0.0:%s ssl crt %s ca-file %s verify required ssl-min-ver TLSv1.3\n' \
         "$port" "$port" "$pki/server.pem" "$pki/ca.pem"
       printf '  server s %s:%s\n' "$srv_b" "$port"
+      haproxy_mode "$port"
     done
   } >"$WORK/haproxy-mtls-s.cfg"
   { haproxy_deployment relay node-1 "$WORK/haproxy-relay.cfg"; echo "---"
@@ -69,6 +79,7 @@ haproxy_apply() {
       printf 'listen p%s\n  bind 0.0.0.0:%s\n' "$port" "$port"
       printf '  server s %s:%s ssl crt %s ca-file %s verify required verifyhost fbench-server sni str(fbench-server) ssl-min-ver TLSv1.3\n' \
         "$mtls_s" "$port" "$pki/client.pem" "$pki/ca.pem"
+      haproxy_mode "$port"
     done
   } >"$WORK/haproxy-mtls-c.cfg"
   haproxy_deployment mtls-c node-1 "$WORK/haproxy-mtls-c.cfg" >"$WORK/haproxy-2.yaml"

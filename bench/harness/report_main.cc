@@ -5,7 +5,8 @@
 //   ferry-bench-report --samples FILE --json OUT --date D --machine M --kernel K [--note TEXT]...
 //
 // FILE has one sample per line, tab-separated: workload, path, layout, value, unit. Workloads
-// outside the stable list (e.g. rtt64_p999) are printed but not written to the JSON.
+// outside the stable list (e.g. rtt64_p999, http1k_p99) are printed but not written to
+// the JSON. http1k_added_p99 is derived here: each path's http1k_p99 minus direct's (same layout).
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -33,15 +34,21 @@ struct Goal {
   double bound;
 };
 
+// Ferry's rows: the walkthrough's paths, and their "-l4" variants (the HTTP rows under a TCPRoute).
 std::optional<Goal> GoalFor(const Row& r) {
-  bool same = r.path == "ferry-same-node", cross = r.path == "ferry-cross-node";
+  bool same = r.path == "ferry-same-node" || r.path == "ferry-same-node-l4";
+  bool cross = r.path == "ferry-cross-node" || r.path == "ferry-cross-node-l4";
   if (r.workload == "rtt64_p50" && same) return Goal{true, true, 1.5};
   if (r.workload == "rtt64_p50" && cross) return Goal{true, true, 2.0};
   if (r.workload == "throughput" && same) return Goal{true, false, 0.8};
   if (r.workload == "throughput" && cross) return Goal{true, false, 0.5};
   if (r.workload == "connrate" && same) return Goal{true, false, 0.6};
   if (r.workload == "connrate" && cross) return Goal{true, false, 0.2};
+  if (r.workload == "http1k_added_p99" && (same || cross)) return Goal{false, true, 100.0};  // µs
+  if (r.workload == "http1k_max_rps" && cross) return Goal{true, false, 0.6};
+  if (r.workload == "cpu_us_per_request" && (same || cross)) return Goal{false, true, 30.0};
   if (r.workload == "rss_idle" && (same || cross)) return Goal{false, true, 12.0};
+  if (r.workload == "rss_per_conn" && (same || cross)) return Goal{false, true, 8.0};  // KiB
   return std::nullopt;
 }
 
@@ -85,10 +92,12 @@ size_t Rank(const std::vector<std::string>& order, const std::string& name) {
 // Workload, then layout, then path: each Ferry or HAProxy row right under its direct row.
 void SortForReading(std::vector<Row>& rows) {
   static const std::vector<std::string> workloads = {
-      "rtt64_p50",      "rtt64_p99",          "rtt64_p999", "throughput", "connrate", "http1k_added_p99",
-      "http1k_max_rps", "cpu_us_per_request", "rss_idle",   "rss_per_conn"};
+      "rtt64_p50",      "rtt64_p99",          "rtt64_p999", "throughput",   "connrate",
+      "http1k_p50",     "http1k_p99",         "http1k_p99_from_send", "http1k_added_p99",           "http1k_max_rps",
+      "cpu_us_per_request", "rss_idle",       "rss_per_conn"};
   static const std::vector<std::string> layouts = {"same-node", "cross-node"};
-  static const std::vector<std::string> paths = {"direct", "ferry-same-node", "ferry-cross-node", "haproxy-relay",
+  static const std::vector<std::string> paths = {"direct",        "ferry-same-node",   "ferry-cross-node",
+                                                 "ferry-same-node-l4", "ferry-cross-node-l4", "haproxy-relay",
                                                  "haproxy-mtls-pair"};
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return std::tuple(Rank(workloads, a.workload), Rank(layouts, a.layout), Rank(paths, a.path)) <
@@ -97,12 +106,12 @@ void SortForReading(std::vector<Row>& rows) {
 }
 
 void PrintTable(const std::vector<Row>& rows) {
-  std::printf("%-14s %-18s %-10s %12s %-8s %9s %3s  %s\n", "workload", "path", "layout", "median", "unit",
+  std::printf("%-20s %-19s %-10s %12s %-8s %9s %3s  %s\n", "workload", "path", "layout", "median", "unit",
               "vs direct", "n", "goal (#7)");
   for (const auto& r : rows) {
     char ratio[32] = "-";
     if (r.ratio_to_direct) std::snprintf(ratio, sizeof(ratio), "%.2fx", *r.ratio_to_direct);
-    std::printf("%-14s %-18s %-10s %12.2f %-8s %9s %3zu  %s\n", r.workload.c_str(), r.path.c_str(), r.layout.c_str(),
+    std::printf("%-20s %-19s %-10s %12.2f %-8s %9s %3zu  %s\n", r.workload.c_str(), r.path.c_str(), r.layout.c_str(),
                 r.value, r.unit.c_str(), ratio, r.repetitions, GoalText(r).c_str());
   }
 }
@@ -146,6 +155,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto rows = ferry::bench::Summarize(ReadSamples(samples_path));
+  auto added = ferry::bench::AddedOverDirect(rows, "http1k_p99", "http1k_added_p99");
+  rows.insert(rows.end(), added.begin(), added.end());
   SortForReading(rows);
   PrintTable(rows);
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());

@@ -50,6 +50,70 @@ measure_connrate() {  # measure_connrate PATH NS IP LAYOUT
   MEASURED_CONNECTIONS=$(jq -r '.connections' <<<"$out") MEASURED_BYTES=0
 }
 
+# Port of a path's HTTP server: "-l4" paths reach the one under the TCPRoute (relayed at L4),
+# the others the one under the HTTPRouteGroup (the agent's HTTP session; plain TCP for direct,
+# HAProxy's HTTP mode for the HAProxy paths).
+http_port() {  # http_port PATH
+  if [[ "$1" == *-l4 ]]; then echo "$HTTP_L4_PORT"; else echo "$HTTP_L7_PORT"; fi
+}
+
+# The processes whose CPU a path costs: both agents for Ferry, the HAProxy pods for HAProxy.
+proxy_pids() {  # proxy_pids PATH
+  case $1 in
+    ferry-*) agent_pid 1; agent_pid 2 ;;
+    haproxy-relay) pod_pids bench-plain relay ;;
+    haproxy-mtls-pair) pod_pids bench-plain mtls-c; pod_pids bench-plain mtls-s ;;
+  esac
+}
+
+# The node whose agent holds the HTTP session of a Ferry path (the destination's).
+http_session_node() {  # http_session_node PATH
+  if [[ "$1" == ferry-cross-node* ]]; then echo 2; else echo 1; fi
+}
+
+# ferry-bench-http, 1 KB responses over keep-alive connections:
+#   http1k_p50/p99: open loop at $HTTP_RATE requests/s for $HTTP_SECONDS on 8 connections, latency
+#     from each request's due time (the report adds http1k_added_p99 = p99 − direct's p99);
+#   http1k_max_rps: closed loop on 16 connections for $MEASURE_SECONDS (saturation);
+#   cpu_us_per_request: the proxies' CPU time over the saturation run / requests completed.
+measure_http() {  # measure_http PATH NS IP LAYOUT
+  local port out sat pids=() cpu0 cpu1 requests http0=0 http1=0 node
+  port=$(http_port "$1")
+  node=$(http_session_node "$1")
+  [[ "$1" == ferry-* ]] && http0=$(agent_http_requests "$node")
+  out=$(pod_exec "$2" client taskset -c 0 "$HTTP_BIN" load --to "$3:$port" --rate "$HTTP_RATE" \
+        --seconds "$HTTP_SECONDS" --connections 8 2>&1) || { echo "bench: http open loop failed on $1: $out" >&2; return 1; }
+  record http1k_p50 "$1" "$4" "$(jq -r '.p50_us' <<<"$out")" us
+  record http1k_p99 "$1" "$4" "$(jq -r '.p99_us' <<<"$out")" us
+  # What a closed-loop tool would have reported (latency from the actual send), to show the correction.
+  record http1k_p99_from_send "$1" "$4" "$(jq -r '.from_send_p99_us' <<<"$out")" us
+  requests=$(jq -r '.requests' <<<"$out")
+  HTTP_NOTE="open loop: from-send p99 $(jq -r '.from_send_p99_us' <<<"$out") us, $(jq -r '.late_sends' <<<"$out") sends >1 ms late"
+  mapfile -t pids < <(proxy_pids "$1")
+  ((${#pids[@]})) && cpu0=$(cpu_us "${pids[@]}")
+  sat=$(pod_exec "$2" client taskset -c 0 "$HTTP_BIN" load --to "$3:$port" --rate 0 --seconds "$MEASURE_SECONDS" \
+        --connections 16 2>&1) || { echo "bench: http saturation failed on $1: $sat" >&2; return 1; }
+  record http1k_max_rps "$1" "$4" "$(jq -r '.per_second' <<<"$sat")" req/s
+  if ((${#pids[@]})); then
+    cpu1=$(cpu_us "${pids[@]}")
+    record cpu_us_per_request "$1" "$4" "$(jq -n --argjson c $((cpu1 - cpu0)) --argjson r "$(jq -r '.requests' <<<"$sat")" \
+      '$c / $r * 100 | round / 100')" us
+  fi
+  requests=$((requests + $(jq -r '.requests' <<<"$sat")))
+  MEASURED_CONNECTIONS=24 MEASURED_BYTES=0
+  if [[ "$1" == ferry-* ]]; then
+    # The claim "HTTP session" or "L4 relay" is checked on the destination agent's own metrics.
+    http1=$(agent_http_requests "$node")
+    if [[ "$1" == *-l4 ]] && ((http1 - http0 >= requests)); then
+      echo "bench: REJECTED $1: node-$node's agent counted $((http1 - http0)) HTTP requests on an L4 path" >&2; return 1
+    elif [[ "$1" != *-l4 ]] && ((http1 - http0 < requests)); then
+      echo "bench: REJECTED $1: node-$node's agent counted $((http1 - http0)) HTTP requests, the client made $requests" >&2
+      return 1
+    fi
+    HTTP_NOTE+="; node-$node agent: +$((http1 - http0)) HTTP requests"
+  fi
+}
+
 # Sums of the counters that prove an agent carried traffic: accepted connections, bytes client →
 # upstream, and tunnel legs that reached the data phase (kTLS or user space).
 counters() {  # counters NODE_INDEX -> "accepted bytesOut legs"
@@ -68,7 +132,7 @@ check_counters() {  # check_counters PATH BEFORE1 AFTER1 BEFORE2 AFTER2
     echo "bench: REJECTED $path: node-1's agent relayed $bytes bytes, the client sent $MEASURED_BYTES" >&2
     return 1
   fi
-  if [[ "$path" == ferry-cross-node ]] && ((a2[2] - b2[2] < MEASURED_CONNECTIONS)); then
+  if [[ "$path" == ferry-cross-node* ]] && ((a2[2] - b2[2] < MEASURED_CONNECTIONS)); then
     echo "bench: REJECTED $path: node-2's agent set up $((a2[2] - b2[2])) tunnel legs, expected $MEASURED_CONNECTIONS" >&2
     return 1
   fi
@@ -78,7 +142,7 @@ check_counters() {  # check_counters PATH BEFORE1 AFTER1 BEFORE2 AFTER2
 # Measures one workload on one path; for Ferry paths, keeps the samples only if the counters rose.
 measure() {  # measure WORKLOAD PATH NS TARGET_DEPLOY LAYOUT
   local workload=$1 path=$2 ns=$3 ip before1="" before2="" after1="" after2=""
-  COUNTER_NOTE=""
+  COUNTER_NOTE="" HTTP_NOTE=""
   ip=$(pod_ip "$ns" "$4")
   PENDING=$(mktemp "$WORK/pending.XXXXXX")
   if [[ "$path" == ferry-* ]]; then before1=$(counters 1); before2=$(counters 2); fi
@@ -92,7 +156,7 @@ measure() {  # measure WORKLOAD PATH NS TARGET_DEPLOY LAYOUT
     fi
   fi
   printf '  %-10s %-18s %-10s %s %s\n' "$workload" "$path" "$5" "$(cut -f1,4,5 "$PENDING" | tr '\t\n' ' ;')" \
-    "$COUNTER_NOTE"
+    "$COUNTER_NOTE${HTTP_NOTE:+ [$HTTP_NOTE]}"
   cat "$PENDING" >>"$SAMPLES"
   [[ -f "$PENDING.lat" ]] && cat "$PENDING.lat" >>"$LATENCY"
   rm -f "$PENDING" "$PENDING.lat"
