@@ -2,6 +2,7 @@
 # Installs what building, testing and running Ferry needs on Debian 12, and only what is missing:
 # a fast no-op when everything is present.
 #   scripts/setup.sh           build, tests, demo (jq: the demo reads the sample client's JSON)
+#                              (prometheus: promtool and the scrape test; chromium: the dashboard test)
 #   scripts/setup.sh --bench   also what ./scripts/bench.sh measures with: sockperf (64 B ping-pong),
 #                              iperf3 (throughput), haproxy (the peer relay), socat + jq (agent
 #                              counters, JSON), gnuplot-nox (the chart), util-linux (taskset),
@@ -15,7 +16,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libyaml-cpp-dev libre2-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libhttp-parser-dev
-  iproute2 containernetworking-plugins procps psmisc jq prometheus
+  iproute2 containernetworking-plugins procps psmisc jq prometheus chromium
   busybox-static qemu-system-x86 cpio kmod
 )
 if [[ "${1:-}" == "--bench" ]]; then
