@@ -91,4 +91,20 @@ Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, Ipv4Endpoint e
   return answer;
 }
 
+Result<nlohmann::json> AskAgent(const std::string& node_name, const std::string& netns_path, uint16_t port,
+                                const std::string& path, std::chrono::milliseconds timeout) {
+  auto answer = FetchFromNetns(netns_path, port, path, timeout);
+  if (!answer.ok())
+    return MakeError("the agent of " + node_name + " did not answer on 127.0.0.1:" + std::to_string(port) + " (" +
+                     answer.error().Message() + "); is it running (`ferryctl local get nodes`)?");
+  auto body = nlohmann::json::parse(answer->body, nullptr, false);
+  if (answer->status != 200) {
+    bool has_error = body.is_object() && body.contains("error") && body["error"].is_string();
+    return MakeError("the agent of " + node_name + " answered " + std::to_string(answer->status) + ": " +
+                     (has_error ? body["error"].get<std::string>() : answer->body));
+  }
+  if (!body.is_object()) return MakeError("the agent of " + node_name + " answered something that is not JSON");
+  return body;
+}
+
 }  // namespace ferry::cli

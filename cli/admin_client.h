@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/ipv4.h"
@@ -24,5 +25,11 @@ Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, uint16_t port,
 // metrics on the node's underlay address).
 Result<AdminAnswer> FetchFromNetns(const std::string& netns_path, Ipv4Endpoint endpoint, const std::string& path,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// GET a JSON object from the debug endpoint (127.0.0.1:`port`) of node `node_name`'s agent. The
+// error says which agent and what went wrong: no answer, an error status (with the agent's
+// {"error"} text), or an answer that is not a JSON object.
+Result<nlohmann::json> AskAgent(const std::string& node_name, const std::string& netns_path, uint16_t port,
+                                const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ferry::cli

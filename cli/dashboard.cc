@@ -1,11 +1,10 @@
 #include "cli/dashboard.h"
 
-#include <signal.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "cli/admin_client.h"
+#include "cli/stop_signals.h"
 
 namespace ferry::cli {
 
@@ -42,14 +41,9 @@ class LocalClusterReader : public MeshReader {
   Result<nlohmann::json> ConfigDump() override {
     std::string why = "no nodes";
     for (const auto& agent : agents_) {
-      auto answer = FetchFromNetns(agent.netns_path, admin_port_, "/config_dump", kTimeout);
-      if (!answer.ok()) {
-        why = agent.node + ": " + answer.error().Message();
-        continue;
-      }
-      auto doc = nlohmann::json::parse(answer->body, nullptr, false);
-      if (answer->status == 200 && doc.is_object()) return doc;
-      why = agent.node + ": /config_dump answered " + std::to_string(answer->status);
+      auto dump = AskAgent(agent.node, agent.netns_path, admin_port_, "/config_dump", kTimeout);
+      if (dump.ok()) return dump;
+      why = dump.error().Message();
     }
     return MakeError("no agent gave its policy snapshot (" + why + ")");
   }
@@ -59,23 +53,6 @@ class LocalClusterReader : public MeshReader {
   std::vector<AgentNetns> agents_;
   uint16_t metrics_port_, admin_port_;
 };
-
-// Blocks SIGINT and SIGTERM in this thread (and the server's, created later) so the main loop
-// can wait for them with a timeout instead of being interrupted.
-sigset_t BlockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
-// True when a stop signal arrived within `wait`.
-bool StopRequested(const sigset_t& set, std::chrono::milliseconds wait) {
-  timespec ts{static_cast<time_t>(wait.count() / 1000), static_cast<long>((wait.count() % 1000) * 1000000)};
-  return sigtimedwait(&set, nullptr, &ts) > 0;
-}
 
 }  // namespace
 
@@ -119,7 +96,12 @@ int RunDashboard(const DashboardOptions& options, std::ostream& out, std::ostrea
     err << "error: " << reader.error().Message() << "\n";
     return 1;
   }
-  sigset_t stop = BlockStopSignals();
+  // Before the server's threads start, so they inherit the mask.
+  auto stop = BlockStopSignals();
+  if (!stop.ok()) {
+    err << "error: " << stop.error().Message() << "\n";
+    return 1;
+  }
   auto server = DashboardServer::Start({Ipv4Endpoint{*address, options.port}, *interval}, std::move(*reader));
   if (!server.ok()) {
     err << "error: cannot serve on " << options.address << ":" << options.port << ": " << server.error().Message()
@@ -129,7 +111,7 @@ int RunDashboard(const DashboardOptions& options, std::ostream& out, std::ostrea
   (*server)->Refresh();
   out << "Dashboard: http://" << (*server)->local_endpoint().ToString() << "/" << std::endl;
   out << "Refreshing every " << interval->count() << " ms; Ctrl-C to stop." << std::endl;
-  while (!StopRequested(stop, *interval)) (*server)->Refresh();
+  while (!StopRequested(stop->get(), *interval)) (*server)->Refresh();
   out << "Dashboard stopped." << std::endl;
   return 0;
 }

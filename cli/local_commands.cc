@@ -1,13 +1,12 @@
 // `ferryctl local apply|delete|exec` and `ferryctl namespace add|remove`.
 #include "cli/local_commands.h"
 
-#include <sys/signalfd.h>
-
 #include <algorithm>
 #include <csignal>
 #include <ostream>
 
 #include "cli/state_lock.h"
+#include "cli/stop_signals.h"
 #include "local/port_forward.h"
 #include "local/workloads.h"
 
@@ -141,19 +140,6 @@ int LocalExec(const std::string& state_dir, const std::string& ns, const std::st
 
 namespace {
 
-// SIGINT and SIGTERM as a readable fd: blocked before any forwarding thread starts, so every thread
-// inherits the mask and the signals wait on the fd instead of killing the process mid-relay.
-Result<UniqueFd> TerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  if (int e = pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) return MakeError("block SIGINT/SIGTERM", e);
-  UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!fd) return ErrnoError("signalfd");
-  return fd;
-}
-
 // Running as `get pods` reports it, and its network namespace still there to dial into.
 bool PodRunning(const local::Pod& pod) {
   if (!std::filesystem::exists(pod.netns_path)) return false;
@@ -189,7 +175,7 @@ int LocalPortForward(const PortForwardOptions& options, std::ostream& out, std::
   }
   std::string remote = std::to_string(mapping->remote_port);
   auto target = local::NetnsLoopbackTarget(pod->netns_path, mapping->remote_port, "pod " + pod->Key() + " port " + remote);
-  auto signals = TerminationSignals();
+  auto signals = BlockStopSignals();
   for (const Error* e : {target.ok() ? nullptr : &target.error(), signals.ok() ? nullptr : &signals.error()}) {
     if (e) err << "error: " << e->Message() << "\n";
   }

@@ -85,17 +85,13 @@ int LogLevel(const LogLevelOptions& options, std::ostream& out, std::ostream& er
   int failures = 0;
   for (const auto& node : ctx->cluster->nodes()) {
     if (!options.node.empty() && node.name != options.node) continue;
-    auto answer = FetchFromNetns(node.netns_path, options.admin_port, path);
-    json body = answer.ok() ? json::parse(answer->body, nullptr, false) : json();
-    if (!answer.ok() || answer->status != 200 || !body.is_object()) {
-      std::string why = !answer.ok() ? answer.error().Message()
-                        : body.is_object() && body.contains("error") ? CellText(body["error"])
-                                                                   : "HTTP " + std::to_string(answer->status);
-      err << "error: the agent of " << node.name << ": " << why << "\n";
+    auto body = AskAgent(node.name, node.netns_path, options.admin_port, path);
+    if (!body.ok()) {
+      err << "error: " << body.error().Message() << "\n";
       ++failures;
       continue;
     }
-    rows.push_back({{"node", node.name}, {"level", body.value("level", "")}});
+    rows.push_back({{"node", node.name}, {"level", body->value("level", "")}});
   }
   int printed = PrintOrFail(options.output, json{{"agents", rows}}, rows, {{"NODE", "node"}, {"LEVEL", "level"}}, out, err);
   return failures > 0 ? 1 : printed;

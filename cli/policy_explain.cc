@@ -186,25 +186,14 @@ int PolicyExplain(const PolicyExplainOptions& options, std::ostream& out, std::o
     return 1;
   }
   const local::Node& node = *resolved->node;
-  auto answer = FetchFromNetns(node.netns_path, options.admin_port, "/explain?" + resolved->query);
-  if (!answer.ok()) {
-    err << "error: the agent of " << node.name << " did not answer on 127.0.0.1:" << options.admin_port << " ("
-        << answer.error().Message() << "); is it running (`ferryctl local get nodes`)?\n";
+  auto body = AskAgent(node.name, node.netns_path, options.admin_port, "/explain?" + resolved->query);
+  if (!body.ok()) {
+    err << "error: " << body.error().Message() << "\n";
     return 1;
   }
-  json body = json::parse(answer->body, nullptr, false);
-  if (answer->status != 200) {
-    std::string why = body.is_object() && body.contains("error") ? Str(body, "error") : answer->body;
-    err << "error: " << why << "\n";
-    return 1;
-  }
-  if (!body.is_object()) {
-    err << "error: the agent of " << node.name << " answered something that is not JSON\n";
-    return 1;
-  }
-  if (options.output == "json") out << body.dump(2) << "\n";
-  else if (options.output == "yaml") out << RenderYaml(body);
-  else out << RenderExplanation(body);
+  if (options.output == "json") out << body->dump(2) << "\n";
+  else if (options.output == "yaml") out << RenderYaml(*body);
+  else out << RenderExplanation(*body);
   return 0;
 }
 

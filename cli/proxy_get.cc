@@ -1,13 +1,14 @@
 #include "cli/proxy_get.h"
 
 #include <algorithm>
-#include <ctime>
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <ostream>
 
 #include "cli/admin_client.h"
 #include "cli/render.h"
+#include "common/utc_time.h"
 #include "local/workloads.h"
 
 namespace ferry::cli {
@@ -18,12 +19,7 @@ using nlohmann::json;
 
 std::string UnixTime(const json& v) {
   if (!v.is_number_integer()) return "-";
-  std::time_t t = v.get<int64_t>();
-  char buf[32];
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return FormatUtc(std::chrono::system_clock::time_point(std::chrono::seconds(v.get<int64_t>())));
 }
 
 std::vector<std::vector<std::string>> TableRows(const std::string& what, const json& a) {
@@ -92,25 +88,14 @@ int ProxyGet(const ProxyGetOptions& options, std::ostream& out, std::ostream& er
     return 1;
   }
   const local::Node& n = **node;
-  auto answer = FetchFromNetns(n.netns_path, options.admin_port, "/" + options.what);
-  if (!answer.ok()) {
-    err << "error: the agent of " << n.name << " did not answer on 127.0.0.1:" << options.admin_port << " ("
-        << answer.error().Message() << "); is it running (`ferryctl local get nodes`)?\n";
+  auto body = AskAgent(n.name, n.netns_path, options.admin_port, "/" + options.what);
+  if (!body.ok()) {
+    err << "error: " << body.error().Message() << "\n";
     return 1;
   }
-  json body = json::parse(answer->body, nullptr, false);
-  if (answer->status != 200) {
-    std::string why = body.is_object() && body.contains("error") ? CellText(body["error"]) : answer->body;
-    err << "error: the agent of " << n.name << " answered " << answer->status << ": " << why << "\n";
-    return 1;
-  }
-  if (body.is_discarded()) {
-    err << "error: the agent of " << n.name << " answered something that is not JSON\n";
-    return 1;
-  }
-  if (options.output == "table") out << RenderTable(options.what, body);
-  else if (options.output == "yaml") out << RenderYaml(body);
-  else out << body.dump(2) << "\n";
+  if (options.output == "table") out << RenderTable(options.what, *body);
+  else if (options.output == "yaml") out << RenderYaml(*body);
+  else out << body->dump(2) << "\n";
   return 0;
 }
 

@@ -319,22 +319,24 @@ void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::Connec
   if (info.kind == kKindHttp && FromTunnel(info) && stats.tls_mode == "none") return;
   Reporters reporters = ReportersOf(info);
   auto security = metrics::SecurityFromTlsMode(stats.tls_mode);
-  if (reporters.source)
-    metrics_->ConnectionClosed(LabelsFor(info, metrics::Reporter::kSource), security,
-                               stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
-  if (reporters.destination)
-    metrics_->ConnectionClosed(LabelsFor(info, metrics::Reporter::kDestination), security,
-                               stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+  // Both ends' labels are named once; the reporting ends differ only in `reporter`.
+  auto labels = LabelsFor(info, metrics::Reporter::kSource);
+  for (auto [reports, reporter] : {std::pair{reporters.source, metrics::Reporter::kSource},
+                                   std::pair{reporters.destination, metrics::Reporter::kDestination}}) {
+    if (!reports) continue;
+    labels.reporter = reporter;
+    metrics_->ConnectionClosed(labels, security, stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+  }
   if (access_log_ == nullptr) return;
   LogClosed(info, stats,
             reporters.source && reporters.destination ? metrics::LoggedEnds::kBoth
             : reporters.source                        ? metrics::LoggedEnds::kSource
-                                                      : metrics::LoggedEnds::kDestination);
+                                                      : metrics::LoggedEnds::kDestination,
+            std::move(labels));
 }
 
 void Dispatcher::LogClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats,
-                           metrics::LoggedEnds ends) {
-  auto labels = LabelsFor(info, metrics::Reporter::kSource);
+                           metrics::LoggedEnds ends, metrics::TrafficLabels labels) {
   metrics::ConnectionLogEntry entry;
   entry.ends = ends;
   entry.source = std::move(labels.source);
@@ -363,8 +365,10 @@ proxy::Decision Dispatcher::RecordOpened(proxy::Decision decision, bool client_l
   if (info == nullptr) return decision;
   auto security = client_leg || upstream_leg ? metrics::ConnectionSecurity::kMtls : metrics::ConnectionSecurity::kNone;
   Reporters reporters = ReportersOf(*info);
-  if (reporters.source) metrics_->ConnectionOpened(LabelsFor(*info, metrics::Reporter::kSource), security);
-  if (reporters.destination) metrics_->ConnectionOpened(LabelsFor(*info, metrics::Reporter::kDestination), security);
+  auto labels = LabelsFor(*info, metrics::Reporter::kSource);
+  if (reporters.source) metrics_->ConnectionOpened(labels, security);
+  labels.reporter = metrics::Reporter::kDestination;
+  if (reporters.destination) metrics_->ConnectionOpened(labels, security);
   return decision;
 }
 

@@ -141,7 +141,8 @@ class Dispatcher : public proxy::ConnectionHandler {
   // `client_leg`: the client came through the mTLS tunnel (OnLegRequest).
   proxy::Decision RecordOpened(proxy::Decision decision, bool client_leg);
   metrics::TrafficLabels LabelsFor(const proxy::ConnectionInfo& info, metrics::Reporter reporter) const;
-  void LogClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats, metrics::LoggedEnds ends);
+  void LogClosed(const proxy::ConnectionInfo& info, const proxy::ConnectionStats& stats, metrics::LoggedEnds ends,
+                 metrics::TrafficLabels labels);
   // Labels the routers of an L7 connection report requests with.
   RouterMetrics RouterMetricsFor(const proxy::ConnectionInfo& info) const;
 

@@ -5,7 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
+
+#include "common/utc_time.h"
 
 namespace ferry::metrics {
 
@@ -26,18 +27,6 @@ json PeerJson(const Peer& peer, const std::string& address) {
   json out = {{"workload", peer.workload}, {"namespace", peer.ns}, {"principal", peer.principal}};
   if (!address.empty()) out["address"] = address;
   return out;
-}
-
-// RFC 3339 in UTC with milliseconds, the form log pipelines parse without configuration.
-std::string Timestamp(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
 }
 
 }  // namespace
@@ -92,7 +81,7 @@ void AccessLog::Refused(std::string_view reason, std::string_view detail) {
 }
 
 void AccessLog::Write(json line) {
-  json out = {{"time", Timestamp(clock_())}};
+  json out = {{"time", FormatUtc(clock_(), /*milliseconds=*/true)}};
   out.update(line);
   // Invalid UTF-8 (e.g. from a path) is replaced rather than dropping the line.
   std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

@@ -5,6 +5,7 @@
 #include "admin_test_client.h"
 #include "agent/admin/agent_admin.h"
 #include "agent/policy/explain.h"
+#include "policy/snapshot_builders.h"
 #include "test_result.h"
 
 namespace ferry::admin {
@@ -34,17 +35,7 @@ v1::PolicySnapshot Snapshot() {
   port->set_name("postgres");
   port->set_port(5432);
   port->set_target_port(5432);
-  auto* a = s.add_authorizations();
-  a->set_namespace_("shop");
-  a->set_name("db-access");
-  a->mutable_destination()->set_namespace_("shop");
-  a->mutable_destination()->set_name("db");
-  auto* src = a->add_sources();
-  src->set_namespace_("shop");
-  src->set_name("frontend");
-  auto* rule = a->add_rules();
-  rule->set_route_kind("TCPRoute");
-  rule->set_route_name("db-ports");
+  auto* rule = ferry::test_snapshots::AddAuthorization(s, "shop", "db-access", "db", "frontend", "TCPRoute", "db-ports");
   rule->mutable_tcp()->add_ports(5432);
   return s;
 }

@@ -9,6 +9,7 @@
 
 #include "agent/http/http_message.h"
 #include "ferry/v1/policy.pb.h"
+#include "policy/snapshot_builders.h"
 
 namespace ferry::dispatch::test_snapshots {
 
@@ -53,17 +54,8 @@ inline v1::PolicySnapshot CanarySnapshot(uint32_t v1_weight, uint32_t v2_weight,
     backend->set_service(service);
     backend->set_weight(weight);
   }
-  auto* a = s.add_authorizations();
-  a->set_namespace_("app");
-  a->set_name("api-from-frontend");
-  a->mutable_destination()->set_namespace_("app");
-  a->mutable_destination()->set_name("api");
-  auto* src = a->add_sources();
-  src->set_namespace_("app");
-  src->set_name("frontend");
-  auto* rule = a->add_rules();
-  rule->set_route_kind("HTTPRouteGroup");
-  rule->set_route_name("api-routes");
+  auto* rule = ferry::test_snapshots::AddAuthorization(s, "app", "api-from-frontend", "api", "frontend",
+                                                      "HTTPRouteGroup", "api-routes");
   auto* match = rule->mutable_http()->add_matches();
   match->set_name("values");
   match->set_path_regex("/api/values");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/dispatch/dispatcher.h"
+#include "policy/snapshot_builders.h"
 
 namespace ferry::dispatch {
 namespace {
@@ -45,17 +46,7 @@ class FakeSocketFactory : public SocketFactory {
 
 v1::PolicySnapshot AllowFrontendToApi(std::vector<uint32_t> ports) {
   v1::PolicySnapshot s;
-  auto* a = s.add_authorizations();
-  a->set_namespace_("app");
-  a->set_name("api-from-frontend");
-  a->mutable_destination()->set_namespace_("app");
-  a->mutable_destination()->set_name("api");
-  auto* src = a->add_sources();
-  src->set_namespace_("app");
-  src->set_name("frontend");
-  auto* rule = a->add_rules();
-  rule->set_route_kind("TCPRoute");
-  rule->set_route_name("api-tcp");
+  auto* rule = ferry::test_snapshots::AddAuthorization(s, "app", "api-from-frontend", "api", "frontend", "TCPRoute", "api-tcp");
   for (auto p : ports) rule->mutable_tcp()->add_ports(p);
   return s;
 }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace ferry::metrics::testing {
 
@@ -16,6 +17,20 @@ inline std::optional<double> SampleValue(const std::string& text, const std::str
       return std::stod(line.substr(series.size() + 1));
   }
   return std::nullopt;
+}
+
+// The sum of every sample of `family` whose labels contain each of `labels` (e.g.
+// "reporter=\"source\""), over whatever other labels the series have.
+inline double SumSamples(const std::string& text, const std::string& family, const std::vector<std::string>& labels) {
+  double sum = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(family + "{", 0) != 0) continue;
+    bool all = true;
+    for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
+    if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 // Lines of `text` that start with `prefix`.

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ferryctl_fixture.h"
+#include "metrics/metrics_text.h"
 
 namespace ferry::vmtest {
 namespace {
@@ -80,17 +81,6 @@ class HttpE2eTest : public FerryctlFixture {
               "http://198.19.0.11:15020/metrics", "--count", "1", "--print-body"};
     auto r = local::RunCommand(o, std::chrono::seconds(30));
     return r.ok() ? r->output : std::string();
-  }
-  // A sample line of `family` whose labels include every one of `labels`, with a value above 0.
-  static bool HasSample(const std::string& text, const std::string& family, std::vector<std::string> labels) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.rfind(family + "{", 0) != 0) continue;
-      bool all = true;
-      for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
-      if (all && std::stod(line.substr(line.rfind(' ') + 1)) > 0) return true;
-    }
-    return false;
   }
   // `promtool check metrics` (Debian's prometheus package, installed by scripts/setup.sh).
   local::CommandResult PromtoolCheck(const std::string& text) {
@@ -225,10 +215,12 @@ TEST_F(HttpE2eTest, CanarySplitIsPerRequestAndWeightChangesKeepTheConnection) {
   // read from inside the node's netns where it listens, passes promtool and names the backends.
   std::string scrape = ScrapeMetrics("ferry-node-1");
   ASSERT_NE(scrape.find("# TYPE ferry_requests_total counter"), std::string::npos) << scrape.substr(0, 2000);
-  EXPECT_TRUE(HasSample(scrape, "ferry_requests_total", {"reporter=\"source\"", "destination_workload=\"api-v2\"",
-                                                        "response_code=\"200\""}))
+  using metrics::testing::SumSamples;
+  EXPECT_GT(SumSamples(scrape, "ferry_requests_total",
+                       {"reporter=\"source\"", "destination_workload=\"api-v2\"", "response_code=\"200\""}),
+            0)
       << scrape.substr(0, 4000);
-  EXPECT_TRUE(HasSample(scrape, "ferry_requests_total", {"destination_workload=\"api-v1\"", "response_code=\"200\""}));
+  EXPECT_GT(SumSamples(scrape, "ferry_requests_total", {"destination_workload=\"api-v1\"", "response_code=\"200\""}), 0);
   auto check = PromtoolCheck(scrape);
   EXPECT_EQ(check.exit_code, 0) << check.output;
 

@@ -23,6 +23,7 @@
 
 #include "ferryctl_fixture.h"
 #include "local/cluster.h"
+#include "metrics/metrics_text.h"
 
 namespace ferry::vmtest {
 namespace {
@@ -122,18 +123,7 @@ class PrometheusServer {
   uint16_t port_ = 0;
 };
 
-// The sum of every sample line of `series_prefix` (family plus the start of its labels).
-double SumSamples(const std::string& text, const std::string& family, const std::vector<std::string>& labels) {
-  double sum = 0;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(family + "{", 0) != 0) continue;
-    bool all = true;
-    for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
-    if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
+using metrics::testing::SumSamples;
 
 class PrometheusTest : public FerryctlFixture {
  protected:
