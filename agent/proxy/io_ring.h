@@ -1,4 +1,5 @@
-// RAII owner of one io_uring instance. Not thread-safe: one ring per worker thread.
+// RAII owner of one io_uring instance. Not thread-safe: one ring per worker thread, which
+// calls EnableOnThisThread() before its first submission.
 #pragma once
 
 #include <liburing.h>
@@ -12,6 +13,8 @@ namespace ferry::proxy {
 class IoRing {
  public:
   // Fails with a message that names io_uring when the kernel refuses it (disabled, too old).
+  // Registrations (buffers, worker limits) may be made from the creating thread until the
+  // ring is enabled.
   static Result<std::unique_ptr<IoRing>> Create(unsigned entries);
   ~IoRing();
   IoRing(const IoRing&) = delete;
@@ -21,7 +24,10 @@ class IoRing {
   io_uring_sqe* GetSqe();
   // Submits queued entries if fewer than `count` free entries remain (for linked requests).
   void ReserveSqes(unsigned count);
-  // Submits queued entries and waits for at least one completion.
+  // Binds the ring to the calling thread, the only one that may submit from now on.
+  Result<void> EnableOnThisThread();
+  // Submits queued entries and waits for at least one completion (running the completions'
+  // deferred work, when the ring defers it).
   Result<void> SubmitAndWait();
   // Caps io-wq's kernel threads: splice and other non-pollable work is punted there.
   Result<void> LimitKernelWorkers(unsigned bounded, unsigned unbounded);
@@ -31,6 +37,7 @@ class IoRing {
  private:
   IoRing() = default;
   io_uring ring_{};
+  bool disabled_ = false;  // created with IORING_SETUP_R_DISABLED, not yet enabled
 };
 
 }  // namespace ferry::proxy

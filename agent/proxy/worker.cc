@@ -81,6 +81,8 @@ bool Worker::Done() const {
 }
 
 void Worker::Run() {
+  auto enabled = ring_->EnableOnThisThread();
+  FERRY_ASSERT(enabled.ok());  // only a kernel bug refuses to enable a ring it just created
   ArmWake();
   ArmTimer();
   constexpr unsigned kBatch = 256;

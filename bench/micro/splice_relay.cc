@@ -49,6 +49,7 @@ PollSpliceRelay::~PollSpliceRelay() {
 }
 
 void PollSpliceRelay::Run() {
+  if (!ring_->EnableOnThisThread().ok()) return;
   io_uring_sqe* sqe = ring_->GetSqe();
   io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, Pack(0, kAccept, 0));
