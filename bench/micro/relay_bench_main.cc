@@ -16,6 +16,9 @@
 #include "agent/proxy/proxy.h"
 #include "bench_sockets.h"
 #include "splice_relay.h"
+#ifdef FERRY_BENCH_SOCKMAP
+#include "sockmap_relay.h"
+#endif
 
 namespace ferry::bench {
 namespace {
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
   uint64_t mib = 2048;
   int samples = 20000;
   int repeats = 5;
-  CLI::App app{"Relay data-movement micro-benchmark (loopback): direct vs copy vs poll-then-splice"};
+  CLI::App app{"Relay data-movement micro-benchmark (loopback): direct vs copy vs poll-then-splice vs sockmap"};
   app.add_option("--mib", mib, "MiB per throughput run")->capture_default_str();
   app.add_option("--rtt-samples", samples, "64 B round trips per latency run")->capture_default_str();
   app.add_option("--repeats", repeats, "interleaved repetitions (medians are reported)")->capture_default_str();
@@ -96,6 +99,16 @@ int main(int argc, char** argv) {
     std::shared_ptr<PollSpliceRelay> splice = PollSpliceRelay::Start(sink.address(), 65536);
     modes.push_back(Mode{"poll+splice, 64 KiB pipe", splice->address(), splice});
   }
+#ifdef FERRY_BENCH_SOCKMAP
+  // The kernel fast path needs root (BPF); without it the table simply has no such row.
+  std::shared_ptr<SockmapRelay> sockmap;
+  if (auto started = SockmapRelay::Start(sink.address(), SockmapRelayOptions{}); started) {
+    sockmap = std::move(started).value();
+    modes.push_back(Mode{"sockmap redirect (egress)", sockmap->address(), sockmap});
+  } else {
+    std::fprintf(stderr, "skipping sockmap redirect: %s\n", started.error().Message().c_str());
+  }
+#endif
 
   std::map<std::string, Samples> results;
   for (int r = 0; r < repeats; ++r) {
@@ -124,6 +137,17 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.2f | %.2f | %.1f | %.2f | %.1f | %.2f |\n", mode.name.c_str(), tp,
                 tp / direct_tp, p50, p50 / direct_p50, p99, p99 / direct_p99);
   }
+#ifdef FERRY_BENCH_SOCKMAP
+  if (sockmap) {
+    SockmapRelayCounters c = sockmap->counters();
+    std::printf("\nsockmap relay: %llu connections, %llu copied in user space (+%llu directions), %llu B copied, "
+                "%llu B left unrelayed, %llu FINs sent before the backlog drained, %llu socket errors\n",
+                static_cast<unsigned long long>(c.connections), static_cast<unsigned long long>(c.copied_connections),
+                static_cast<unsigned long long>(c.copied_directions), static_cast<unsigned long long>(c.copied_bytes),
+                static_cast<unsigned long long>(c.leftover_bytes), static_cast<unsigned long long>(c.drain_timeouts),
+                static_cast<unsigned long long>(c.socket_errors));
+  }
+#endif
   modes.clear();  // relays stop before the sink
   return 0;
 }
