@@ -38,7 +38,7 @@ json ProxyStatsJson(const proxy::ProxyStats& s) {
           {"bytesOut", s.bytes_client_to_upstream}, {"bytesBack", s.bytes_upstream_to_client},
           {"setupsActive", s.setups_active},  {"setupsFailed", s.setups_failed},
           {"setupsRefusedOverLimit", s.setups_refused_over_limit},
-          {"legsKtls", s.legs_ktls},          {"legsUserspace", s.legs_userspace}};
+          {"legsKtls", s.legs_ktls},          {"legsUserspace", s.legs_userspace}, {"legsResumed", s.legs_resumed}};
 }
 
 }  // namespace

@@ -174,6 +174,9 @@ void MeshMetrics::RenderGauges(ExpositionWriter& out) const {
   std::array<Label, 1> userspace{Label{"tls_mode", "userspace"}};
   out.Sample("ferry_proxy_tls_legs_total", ktls, gauges.legs_ktls_total);
   out.Sample("ferry_proxy_tls_legs_total", userspace, gauges.legs_userspace_total);
+  out.BeginFamily("ferry_proxy_tls_legs_resumed_total", MetricType::kCounter,
+                  "Tunnel legs that reached their data phase on a resumed TLS session (no certificate exchange).");
+  out.Sample("ferry_proxy_tls_legs_resumed_total", {}, gauges.legs_resumed_total);
 }
 
 void MeshMetrics::RenderProcess(ExpositionWriter& out) const {

@@ -52,6 +52,7 @@ struct AgentGauges {
   // Tunnel legs that reached their data phase, cumulative (ProxyStats::legs_ktls/legs_userspace).
   uint64_t legs_ktls_total = 0;
   uint64_t legs_userspace_total = 0;
+  uint64_t legs_resumed_total = 0;  // of those, on a resumed TLS session
 };
 
 class MeshMetrics {

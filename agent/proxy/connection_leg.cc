@@ -209,6 +209,7 @@ void Connection::EnterDataPhase(RelayContext& ctx, Clock::time_point now) {
     dir_[leg_side_].transform = Transform::kUnprotect;
     dir_[IntoLeg()].transform = Transform::kProtect;
   }
+  if (leg_->resumed()) ctx.counters.legs_resumed.Add();
   if (!early.empty()) {  // relayed before anything else the leg's peer sends
     AppendSpill(ctx, leg_side_, early);
     SendNext(ctx, leg_side_);

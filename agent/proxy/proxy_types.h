@@ -179,6 +179,7 @@ struct ProxyStats {
   uint64_t setups_refused_over_limit = 0;  // reset because max_concurrent_setups was reached
   uint64_t legs_ktls = 0;         // legs that reached the data phase with kTLS (cumulative)
   uint64_t legs_userspace = 0;    // legs that reached the data phase in user space (cumulative)
+  uint64_t legs_resumed = 0;      // of those, legs whose handshake resumed a session (cumulative)
 };
 
 }  // namespace ferry::proxy

@@ -108,6 +108,8 @@ class SecureLeg {
 
   // "setup", "ktls" or "userspace" (for reports and metrics).
   virtual std::string_view mode() const = 0;
+  // True once setup completed on a resumed session (no certificate exchange, no signature).
+  virtual bool resumed() const { return false; }
 };
 
 }  // namespace ferry::proxy

@@ -21,7 +21,7 @@ class Counter {
 struct WorkerCounters {
   Counter accepted, denied, refused_over_limit, completed, resets, connect_failures,
       connect_timeouts, idle_timeouts, half_close_timeouts, aborted, enobufs, buffered_bytes,
-      buffers_in_use, setups_failed, setups_refused_over_limit, legs_ktls, legs_userspace;
+      buffers_in_use, setups_failed, setups_refused_over_limit, legs_ktls, legs_userspace, legs_resumed;
   Counter bytes[2];  // indexed by direction: 0 = client -> upstream, 1 = upstream -> client
 
   // Adds this worker's counters into `stats` (active and setups_active are proxy-wide, not here).
@@ -43,6 +43,7 @@ struct WorkerCounters {
     stats.setups_refused_over_limit += setups_refused_over_limit.Get();
     stats.legs_ktls += legs_ktls.Get();
     stats.legs_userspace += legs_userspace.Get();
+    stats.legs_resumed += legs_resumed.Get();
     stats.bytes_client_to_upstream += bytes[0].Get();
     stats.bytes_upstream_to_client += bytes[1].Get();
   }

@@ -131,10 +131,16 @@ Result<void> TlsContext::Configure(const TlsContextOptions& options) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_timeout(ctx, static_cast<long>(options.ticket_lifetime.count()));
   if (role_ == TlsRole::kServer) {
-    // Stateless tickets need no server cache; the id context is mandatory for resumption when
-    // client certificates are verified.
+    // Stateful tickets: a ticket names a session kept in this context's cache, so resuming is
+    // a lookup. A stateless ticket is the whole session encrypted, client certificate included,
+    // and OpenSSL 3.0 decodes that certificate's key through its decoder framework on every
+    // resumption: over half of a resumed setup's CPU (docs/PERFORMANCE.md). OpenSSL drops a
+    // TLS 1.3 session from the cache when it is resumed, so each ticket is good for one setup.
+    // The id context is mandatory for resumption when client certificates are verified.
     SSL_CTX_set_num_tickets(ctx, static_cast<size_t>(std::max(options.session_tickets, 0)));
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, options.session_cache_size);
     if (SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1) != 1) {
       return OpenSslError("set session id context");
     }

@@ -46,6 +46,9 @@ struct TlsContextOptions {
   // receiver must start from (this library counts them, but fewer moving parts is the default).
   int session_tickets = 0;
   std::chrono::seconds ticket_lifetime{3600};
+  // Server: sessions its tickets stand for, kept in memory (the oldest go first when full; a
+  // client whose ticket was dropped makes a full handshake).
+  long session_cache_size = 4096;
   PeerVerifier verify_peer;  // required
 };
 

@@ -30,7 +30,12 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> context, std::string peer_key
     : context_(std::move(context)), peer_key_(std::move(peer_key)) {}
 
 TlsSession::~TlsSession() {
-  if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
+  if (!ssl_) return;
+  SSL_set_app_data(ssl_.get(), nullptr);
+  // OpenSSL takes a connection freed without close_notify for a bad one and drops its session
+  // from the server's cache: that would void the last ticket we sent on every connection that
+  // ends with a reset. A fatal alert has already dropped it when the session was at fault.
+  SSL_set_shutdown(ssl_.get(), SSL_get_shutdown(ssl_.get()) | SSL_SENT_SHUTDOWN);
 }
 
 Result<std::unique_ptr<TlsSession>> TlsSession::Create(std::shared_ptr<TlsContext> context, std::string peer_key) {

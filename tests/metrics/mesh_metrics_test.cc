@@ -119,6 +119,7 @@ TEST_F(MeshMetricsTest, GaugesFromTheAgentAndTheProcess) {
     g.certificates.push_back({"shop/api-sa", 1900000000});
     g.live_connections_by_tls_mode["ktls"] = 3;
     g.legs_userspace_total = 9;
+    g.legs_resumed_total = 7;
     return g;
   });
   std::string text = metrics_.RenderPrometheusText();
@@ -126,6 +127,7 @@ TEST_F(MeshMetricsTest, GaugesFromTheAgentAndTheProcess) {
   EXPECT_EQ(SampleValue(text, "ferry_proxy_connections{tls_mode=\"ktls\"}"), 3);
   EXPECT_EQ(SampleValue(text, "ferry_proxy_connections{tls_mode=\"userspace\"}"), 0);
   EXPECT_EQ(SampleValue(text, "ferry_proxy_tls_legs_total{tls_mode=\"userspace\"}"), 9);
+  EXPECT_EQ(SampleValue(text, "ferry_proxy_tls_legs_resumed_total"), 7);
   EXPECT_EQ(SampleValue(text, "ferry_agent_resident_memory_bytes"), 123456);
   EXPECT_EQ(SampleValue(text, "ferry_agent_cpu_seconds_total"), 7.25);
   EXPECT_EQ(SampleValue(text, "ferry_agent_open_fds"), 42);

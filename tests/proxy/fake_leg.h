@@ -61,6 +61,7 @@ struct FakeLegObserver {
 struct FakeLegOptions {
   bool kernel_mode = false;
   std::string early_data;  // initiator: sent right after HELLO, before the answer
+  bool resumed = false;    // what resumed() reports once set up
 };
 
 class FakeXorLeg : public SecureLeg {
@@ -182,6 +183,7 @@ class FakeXorLeg : public SecureLeg {
   }
 
   std::string_view mode() const override { return mode_; }
+  bool resumed() const override { return options_.resumed; }
 
  private:
   static void Append(std::vector<uint8_t>* out, std::string_view bytes) {

@@ -11,9 +11,10 @@
 namespace ferry::proxy::testing {
 namespace {
 
-FakeLegOptions Mode(bool kernel) {
+FakeLegOptions Mode(bool kernel, bool resumed = false) {
   FakeLegOptions options;
   options.kernel_mode = kernel;
+  options.resumed = resumed;
   return options;
 }
 
@@ -31,9 +32,9 @@ StreamEnd EchoAll(const Ipv4Endpoint& address, const std::string& payload) {
   return reply;
 }
 
-void ExpectFourMebibytesIntact(bool kernel) {
+void ExpectFourMebibytesIntact(bool kernel, bool resumed = false) {
   LoopbackServer echo(LoopbackServer::Echo);
-  TunnelUnderTest tunnel(echo.address(), Mode(kernel));
+  TunnelUnderTest tunnel(echo.address(), Mode(kernel, resumed));
   const std::string payload = PseudoRandomBytes(4 << 20, kernel ? 7 : 8);
   StreamEnd reply = EchoAll(tunnel.a.address, payload);
   EXPECT_EQ(reply.error, 0);
@@ -46,6 +47,7 @@ void ExpectFourMebibytesIntact(bool kernel) {
     EXPECT_EQ(stats.completed, 1u);
     EXPECT_EQ(kernel ? stats.legs_ktls : stats.legs_userspace, 1u);
     EXPECT_EQ(kernel ? stats.legs_userspace : stats.legs_ktls, 0u);
+    EXPECT_EQ(stats.legs_resumed, resumed ? 1u : 0u);
     EXPECT_EQ(stats.setups_failed, 0u);
     EXPECT_EQ(stats.setups_active, 0u);
     EXPECT_EQ(stats.buffered_bytes, 0u);
@@ -70,6 +72,10 @@ void ExpectFourMebibytesIntact(bool kernel) {
 TEST(ProxyLegTunnel, UserSpaceLegsCarryFourMebibytesIntactBothWays) { ExpectFourMebibytesIntact(false); }
 
 TEST(ProxyLegTunnel, KernelModeLegsCarryFourMebibytesIntactBothWays) { ExpectFourMebibytesIntact(true); }
+
+TEST(ProxyLegTunnel, ResumedLegsAreCountedAsResumed) {
+  ExpectFourMebibytesIntact(false, /*resumed=*/true);
+}
 
 // The server reads to EOF, then answers with how many bytes it got, then closes.
 void CountThenReply(UniqueFd& fd) {

@@ -452,6 +452,8 @@ TEST_F(TunnelLegTest, SecondTunnelBetweenTheSameIdentitiesResumesAndKeepsThePeer
     auto server = Server();
     auto first = RunSetup(*client, *server);
     ASSERT_EQ(first.client.state, LegSetupState::kReady) << first.client.reason;
+    EXPECT_FALSE(client->resumed());
+    EXPECT_FALSE(server->resumed());
   }
   // The tickets came in while the client waited for the 200.
   EXPECT_EQ(client_ctx_->session_cache().Count(kServerId), 2u);
@@ -463,6 +465,8 @@ TEST_F(TunnelLegTest, SecondTunnelBetweenTheSameIdentitiesResumesAndKeepsThePeer
   auto second = RunSetup(*client, *server);
   ASSERT_EQ(second.client.state, LegSetupState::kReady) << second.client.reason;
   ASSERT_EQ(second.server.state, LegSetupState::kReady) << second.server.reason;
+  EXPECT_TRUE(client->resumed());  // what the engine counts (ferry_proxy_tls_legs_resumed_total)
+  EXPECT_TRUE(server->resumed());
   // Resumed: no certificate chain was sent or checked on either side ...
   EXPECT_EQ(*server_seen_.calls, server_checks);
   EXPECT_EQ(*client_seen_.calls, client_checks);
