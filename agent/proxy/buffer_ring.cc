@@ -2,11 +2,16 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 #include "common/result.h"
 
 namespace ferry::proxy {
 
 namespace {
+// Buffers in the ring at first (1 MiB at 16 KiB each): a quiet worker never needs more.
+constexpr unsigned kInitialBuffers = 64;
+
 void* MapAnonymous(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
@@ -43,14 +48,26 @@ Result<std::unique_ptr<BufferRing>> BufferRing::Create(IoRing& ring, uint16_t gr
   }
   br->registered_ = true;
   io_uring_buf_ring_init(br->entries_);
-  int mask = io_uring_buf_ring_mask(count);
-  for (unsigned i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(br->entries_, br->Data(static_cast<uint16_t>(i)),
-                          static_cast<unsigned>(buffer_size), static_cast<uint16_t>(i), mask,
+  br->Provide(kInitialBuffers);
+  return br;
+}
+
+void BufferRing::Provide(unsigned more) {
+  more = std::min(more, count_ - provided_);
+  if (more == 0) return;
+  int mask = io_uring_buf_ring_mask(count_);
+  for (unsigned i = 0; i < more; ++i) {
+    auto id = static_cast<uint16_t>(provided_ + i);
+    io_uring_buf_ring_add(entries_, Data(id), static_cast<unsigned>(buffer_size_), id, mask,
                           static_cast<int>(i));
   }
-  io_uring_buf_ring_advance(br->entries_, static_cast<int>(count));
-  return br;
+  io_uring_buf_ring_advance(entries_, static_cast<int>(more));
+  provided_ += more;
+}
+
+void BufferRing::MarkTaken() {
+  ++in_use_;
+  if (in_use_ * 2 > provided_) Provide(provided_);  // doubles the ring, up to count_
 }
 
 BufferRing::~BufferRing() {

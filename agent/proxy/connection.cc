@@ -37,6 +37,39 @@ void CountClose(WorkerCounters& counters, CloseReason reason) {
   }
 }
 
+// Spill buffers of this thread's connections (a worker drives all of its connections from its
+// thread), kept for the next spill: a connection relaying through a user-space leg would
+// otherwise allocate and free a record-sized buffer per record. Small and bounded, as it is
+// memory no connection is using.
+class SpillBufferPool {
+ public:
+  std::vector<uint8_t> Take() {
+    if (free_.empty()) return {};
+    std::vector<uint8_t> buffer = std::move(free_.back());
+    free_.pop_back();
+    return buffer;
+  }
+  void Give(std::vector<uint8_t>&& buffer) {
+    if (buffer.capacity() == 0) return;
+    if (free_.size() >= kMaxBuffers || buffer.capacity() > kMaxCapacity) {
+      std::vector<uint8_t>().swap(buffer);
+      return;
+    }
+    buffer.clear();
+    free_.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr size_t kMaxBuffers = 8;
+  static constexpr size_t kMaxCapacity = 128 * 1024;  // a full user-space spill and a record
+  std::vector<std::vector<uint8_t>> free_;
+};
+
+SpillBufferPool& SpillPool() {
+  thread_local SpillBufferPool pool;
+  return pool;
+}
+
 __kernel_timespec ToTimespec(std::chrono::milliseconds ms) {
   __kernel_timespec ts{};
   ts.tv_sec = ms.count() / 1000;
@@ -90,6 +123,24 @@ std::span<const uint8_t> Connection::Spill::Next() {
     offset = 0;
   }
   return {sending.data() + offset, sending.size() - offset};
+}
+
+std::vector<uint8_t>& Connection::Spill::Queue() {
+  if (queued.capacity() == 0) queued = SpillPool().Take();
+  return queued;
+}
+
+void Connection::Spill::ReleaseIfDrained() {
+  if (!empty()) return;
+  Discard();
+}
+
+void Connection::Spill::Discard() {
+  SpillPool().Give(std::move(sending));
+  SpillPool().Give(std::move(queued));
+  sending = {};
+  queued = {};
+  offset = 0;
 }
 
 void Connection::StartConnect(RelayContext& ctx) {
@@ -249,6 +300,8 @@ void Connection::SendNext(RelayContext& ctx, int d) {
     SendFront(ctx, d);
   } else if (!dir.spill.empty()) {
     SendSpill(ctx, d);
+  } else {
+    dir.spill.ReleaseIfDrained();  // e.g. a transform that produced nothing yet
   }
 }
 
@@ -302,6 +355,8 @@ void Connection::OnSend(RelayContext& ctx, int d, int res, Clock::time_point now
     SendFront(ctx, d);
   } else if (!dir.spill.empty()) {
     SendSpill(ctx, d);
+  } else {
+    dir.spill.ReleaseIfDrained();
   }
   if (phase_ != Phase::kRelay) {
     if (d == IntoLeg() && dir.spill.empty()) OnLegOutputFlushed(ctx, now);
@@ -392,7 +447,7 @@ ConnectionStats Connection::Release(RelayContext& ctx, Clock::time_point now) {
       dir.head = (dir.head + 1) % kMaxChunksPerDirection;
     }
     ctx.counters.buffered_bytes.Sub(dir.spill.size());
-    dir.spill = Spill{};
+    dir.spill.Discard();
   }
   ConnectionStats stats;
   if (leg_ != nullptr) stats.tls_mode = std::string(leg_->mode());

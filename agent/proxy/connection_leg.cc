@@ -59,7 +59,7 @@ bool Connection::LegAllowsReceive(int d) const {
 }
 
 void Connection::AppendSpill(RelayContext& ctx, int d, std::span<const uint8_t> bytes) {
-  std::vector<uint8_t>& queued = dir_[d].spill.queued;
+  std::vector<uint8_t>& queued = dir_[d].spill.Queue();
   queued.insert(queued.end(), bytes.begin(), bytes.end());
   ctx.counters.buffered_bytes.Add(bytes.size());
 }
@@ -271,14 +271,15 @@ void Connection::OnTransformRecv(RelayContext& ctx, int d, std::span<const uint8
   bool peer_closed = false;
   std::string error;
   if (dir.transform == Transform::kProtect) {
-    Result<void> protected_ = leg_->Protect(data, &dir.spill.queued);
+    Result<void> protected_ = leg_->Protect(data, &dir.spill.Queue());
     if (!protected_.ok()) error = protected_.error().Message();
     ok = protected_.ok();
   } else {
     // Protocol answers (e.g. key updates) go back to the leg socket, unless it is finished.
     std::vector<uint8_t> dropped;
     bool can_answer = !leg_finished_ && !back.write_shut;
-    auto unprotected = leg_->Unprotect(data, &dir.spill.queued, can_answer ? &back.spill.queued : &dropped);
+    // Answers are rare: `back` keeps no pooled buffer for them (it would idle in the spill).
+    auto unprotected = leg_->Unprotect(data, &dir.spill.Queue(), can_answer ? &back.spill.queued : &dropped);
     if (!unprotected.ok()) error = unprotected.error().Message();
     ok = unprotected.ok();
     peer_closed = ok && unprotected->peer_closed;

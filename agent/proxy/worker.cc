@@ -325,7 +325,9 @@ Result<UniqueFd> Worker::SpawnInternal(Decision decision, const AcceptedConnecti
 }
 
 void Worker::ResumeBufferWaiters() {
-  if (!buffer_waiters_.empty() && !warned_buffers_exhausted_) {
+  // Only when the ring has all its buffers: while it is still growing, a burst can outrun it.
+  if (!buffer_waiters_.empty() && !warned_buffers_exhausted_ &&
+      buffers_->provided() == options_.buffers_per_worker) {
     warned_buffers_exhausted_ = true;
     spdlog::warn("proxy: all {} buffers of a worker are holding data; receives wait for a free one "
                  "(counted in enobufs; consider raising buffers_per_worker)", options_.buffers_per_worker);

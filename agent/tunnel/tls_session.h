@@ -54,6 +54,8 @@ class TlsSession final : private TlsSessionEvents {
   // Moves up to out.size() bytes of pending ciphertext into <out>; returns how many.
   size_t DrainCiphertext(std::span<uint8_t> out);
   std::vector<uint8_t> TakeCiphertext();
+  // Moves all pending ciphertext to the end of *out (one copy, nothing zero-filled first).
+  void AppendCiphertext(std::vector<uint8_t>* out);
 
   // ---- plaintext API ----
   // Advances the handshake; Ok(true) once established, Ok(false) when more ciphertext is needed.

@@ -3,6 +3,9 @@
 #include <openssl/x509v3.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <memory>
+#include <span>
 
 #include "agent/tunnel/ktls.h"
 #include "agent/tunnel/ktls_reader.h"
@@ -16,6 +19,14 @@ using proxy::LegProgress;
 using proxy::LegSetupState;
 
 constexpr size_t kReadChunk = 16 * 1024;  // one TLS record's worth of plaintext
+
+// One record's worth of plaintext per thread (a proxy worker drives all its legs from one
+// thread), allocated on first use and never initialised: SSL_read only writes into it.
+std::span<uint8_t> ReadScratch() {
+  thread_local std::unique_ptr<uint8_t[]> scratch;
+  if (!scratch) scratch = std::make_unique_for_overwrite<uint8_t[]>(kReadChunk);
+  return {scratch.get(), kReadChunk};
+}
 
 struct GeneralNamesDeleter {
   void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
@@ -53,22 +64,17 @@ Result<void> TunnelLegBase::CreateSession() {
   return Ok();
 }
 
-void TunnelLegBase::AppendCiphertext(std::vector<uint8_t>* out) {
-  size_t pending = session_->PendingCiphertext();
-  if (pending == 0) return;
-  size_t old_size = out->size();
-  out->resize(old_size + pending);
-  size_t drained = session_->DrainCiphertext(std::span(*out).subspan(old_size));
-  out->resize(old_size + drained);
-}
+void TunnelLegBase::AppendCiphertext(std::vector<uint8_t>* out) { session_->AppendCiphertext(out); }
 
 Result<bool> TunnelLegBase::DrainPlaintext(std::vector<uint8_t>* plaintext) {
+  // SSL_read goes to this thread's scratch, and only the bytes read are appended: growing
+  // *plaintext by a chunk per attempt would zero-fill 16 KiB each time (vector::resize) and
+  // leave the caller's buffer with a record's worth of spare capacity.
+  std::span<uint8_t> scratch = ReadScratch();
   for (;;) {
-    size_t old_size = plaintext->size();
-    plaintext->resize(old_size + kReadChunk);
-    auto read = session_->Read(std::span(*plaintext).subspan(old_size));
-    plaintext->resize(old_size + (read ? read->bytes : 0));
+    auto read = session_->Read(scratch);
     if (!read) return read.error();
+    plaintext->insert(plaintext->end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(read->bytes));
     if (read->peer_closed) return true;
     if (read->need_more) return false;
   }
