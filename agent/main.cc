@@ -1,11 +1,13 @@
 // ferry-agent: the per-node agent. Refuses to start (exit 1, with the reason) when a kernel
 // feature it needs is missing: a mesh that silently fails open is worse than none.
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
@@ -128,9 +130,16 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", agent.error().Message());
     return 1;
   }
+  // Between signals, give the heap pages freed since the last time back to the kernel: glibc
+  // keeps them in its arenas, so an agent that once carried thousands of connections would stay
+  // that large (~440 MB after 7652 idle connections closed, docs/PERFORMANCE.md).
+  constexpr timespec kTrimInterval{30, 0};
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    int sig = sigtimedwait(&signals, nullptr, &kTrimInterval);
+    if (sig < 0) {
+      if (errno == EAGAIN) malloc_trim(0);
+      continue;
+    }
     if (sig == SIGHUP) {
       (void)(*agent)->ReloadPolicy();
       continue;
