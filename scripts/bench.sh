@@ -4,6 +4,7 @@
 # with their ratio to the direct path of the same run. Not run by the test suite.
 #
 #   ./scripts/bench.sh [--repeats N] [--seconds S] [--http-seconds S] [--paths "direct ferry-same-node ..."]
+#                      [--workloads "rtt throughput connrate http"]
 #                      [--idle-connections N (10000; 0 = skip)] [--build-dir DIR] [--no-build] [--harness-dir DIR]
 #                      [--out FILE] [--png FILE]
 #
@@ -25,6 +26,7 @@ BUILD=1
 HARNESS_DIR=
 OUT=bench/results/latest.json
 PNG=bench/results/latency.png
+WANTED_WORKLOADS="rtt throughput connrate http"
 WANTED_PATHS="direct ferry-same-node ferry-cross-node ferry-same-node-l4 ferry-cross-node-l4 haproxy-relay haproxy-mtls-pair"
 while (($#)); do
   case $1 in
@@ -32,13 +34,14 @@ while (($#)); do
     --seconds) MEASURE_SECONDS=$2; shift 2 ;;
     --http-seconds) HTTP_SECONDS=$2; shift 2 ;;
     --paths) WANTED_PATHS=$2; shift 2 ;;
+    --workloads) WANTED_WORKLOADS=$2; shift 2 ;;
     --idle-connections) IDLE_CONNECTIONS=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --harness-dir) HARNESS_DIR=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --png) PNG=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -97,6 +100,17 @@ source bench/harness/workloads.sh
 source bench/harness/idle_conns.sh
 source bench/harness/chart.sh
 
+# Replaces the lines between README's results markers with FILE's content.
+replace_readme_results() {  # replace_readme_results README FILE
+  local readme=$1 body=$2
+  grep -q '^<!-- bench:begin -->$' "$readme" && grep -q '^<!-- bench:end -->$' "$readme" || {
+    echo "bench: $readme has no results markers" >&2; return 1; }
+  awk -v body="$body" '
+    /^<!-- bench:begin -->$/ { print; while ((getline line < body) > 0) print line; skip = 1; next }
+    /^<!-- bench:end -->$/ { skip = 0 }
+    !skip' "$readme" >"$readme.new" && mv "$readme.new" "$readme"
+}
+
 cleanup() {
   # A cluster that did not come down keeps its state: `ferryctl local down --state` needs it.
   cluster_down && rm -rf "$STATE"
@@ -154,7 +168,7 @@ done
 
 for ((rep = 1; rep <= REPEATS; rep++)); do
   echo "== repetition $rep/$REPEATS ($((SECONDS - started)) s)"
-  for workload in rtt throughput connrate http; do
+  for workload in $WANTED_WORKLOADS; do
     # Rotate the order each repetition so no path always runs first (or right after another).
     n=${#PATHS[@]}
     for ((i = 0; i < n; i++)); do
@@ -179,6 +193,9 @@ if ((IDLE_CONNECTIONS)); then
   done
 fi
 
+if ((IDLE_CONNECTIONS)); then
+  sleep 35  # the idle connections are closed: one of the agents' 30 s heap trims (agent/main.cc)
+fi
 for node in 1 2; do
   NOTES+=("node-$node agent VmRSS after the run: $(agent_rss_mb "$node") MB")
 done
@@ -197,11 +214,15 @@ note_args=()
 for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
 mkdir -p "$(dirname "$OUT")"
 echo "== results ($REPEATS repetitions of ${MEASURE_SECONDS} s, medians; $((SECONDS - started)) s)"
-"$REPORT_BIN" --samples "$SAMPLES" --json "$OUT" --date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  --machine "$machine" --kernel "$(uname -r)" "${note_args[@]}"
+"$REPORT_BIN" --samples "$SAMPLES" --json "$OUT" --markdown "$WORK/results.md" \
+  --date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --machine "$machine" --kernel "$(uname -r)" "${note_args[@]}"
 status=$?
 echo "wrote $OUT"
-if write_latency_chart "$LATENCY" "$PNG" "64 B TCP round trip, $(uname -r), $(date -u +%Y-%m-%d) (medians of $REPEATS runs)"; then
+# The README shows the results of the last full run written to the default place.
+if [[ "$OUT" == bench/results/latest.json && $status -eq 0 ]]; then
+  replace_readme_results README.md "$WORK/results.md" && echo "updated README.md's results"
+fi
+if write_latency_chart "$LATENCY" "$PNG" "64 B TCP round trip, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r) (medians of $REPEATS runs)"; then
   echo "wrote $PNG"
 else
   status=1

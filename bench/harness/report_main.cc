@@ -3,11 +3,13 @@
 // same run and the goal it is held to.
 //
 //   ferry-bench-report --samples FILE --json OUT --date D --machine M --kernel K [--note TEXT]...
+//                      [--markdown OUT]
 //
 // FILE has one sample per line, tab-separated: workload, path, layout, value, unit. Workloads
 // outside the issue's stable list (e.g. rtt64_p999, http1k_p99) are printed but not written to
 // the JSON. http1k_added_p99 is derived here: each path's http1k_p99 minus direct's (same layout).
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -133,16 +135,63 @@ nlohmann::json ToJson(const std::vector<Row>& rows, const std::map<std::string, 
           {"notes", notes},          {"results", results}};
 }
 
+// Which column of the README's table a path goes to; the layout picks Ferry's and HAProxy's row.
+int ColumnOf(const std::string& path) {
+  if (path == "direct") return 0;
+  if (path == "ferry-same-node" || path == "ferry-cross-node") return 1;
+  if (path == "ferry-same-node-l4" || path == "ferry-cross-node-l4") return 2;
+  if (path == "haproxy-relay" || path == "haproxy-mtls-pair") return 3;
+  return -1;
+}
+
+std::string Cell(const Row& r) {
+  char text[96];
+  std::snprintf(text, sizeof(text), r.value >= 100 ? "%.0f %s" : "%.1f %s", r.value, r.unit.c_str());
+  std::string cell = text;
+  if (r.ratio_to_direct && r.path != "direct") {
+    std::snprintf(text, sizeof(text), " (%.2f×)", *r.ratio_to_direct);
+    cell += text;
+  }
+  return cell;
+}
+
+// The README's results: a line per workload and layout (issue #7's workloads only), a column
+// per kind of path, and the goal with its verdict for Ferry's own path.
+void WriteMarkdown(std::ostream& out, const std::vector<Row>& rows, const std::map<std::string, std::string>& meta) {
+  out << "Latest run: " << meta.at("date") << ", " << meta.at("machine") << ", kernel " << meta.at("kernel")
+      << ". Medians; in brackets the ratio to direct in the same run and layout.\n\n"
+      << "| workload | layout | direct | Ferry | Ferry at L4 | HAProxy | goal for Ferry |\n"
+      << "|---|---|---:|---:|---:|---:|---|\n";
+  for (size_t i = 0; i < rows.size();) {
+    size_t end = i;
+    std::array<std::string, 4> cells;
+    std::string goal;
+    for (; end < rows.size() && rows[end].workload == rows[i].workload && rows[end].layout == rows[i].layout; ++end) {
+      int column = ColumnOf(rows[end].path);
+      if (column < 0) continue;
+      cells[static_cast<size_t>(column)] = Cell(rows[end]);
+      if (column == 1) goal = GoalText(rows[end]);
+    }
+    if (kJsonWorkloads.count(rows[i].workload)) {
+      out << "| " << rows[i].workload << " | " << rows[i].layout;
+      for (const auto& cell : cells) out << " | " << cell;
+      out << " | " << goal << " |\n";
+    }
+    i = end;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> meta = {{"date", ""}, {"machine", ""}, {"kernel", ""}};
-  std::string samples_path, json_path;
+  std::string samples_path, json_path, markdown_path;
   std::vector<std::string> notes;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i], value = argv[i + 1];
     if (key == "--samples") samples_path = value;
     else if (key == "--json") json_path = value;
+    else if (key == "--markdown") markdown_path = value;
     else if (key == "--note") notes.push_back(value);
     else if (key.rfind("--", 0) == 0 && meta.count(key.substr(2))) meta[key.substr(2)] = value;
     else {
@@ -165,6 +214,14 @@ int main(int argc, char** argv) {
     out << ToJson(rows, meta, notes).dump(2) << "\n";
     if (!out) {
       std::cerr << "ferry-bench-report: cannot write " << json_path << "\n";
+      return 1;
+    }
+  }
+  if (!markdown_path.empty()) {
+    std::ofstream out(markdown_path);
+    WriteMarkdown(out, rows, meta);
+    if (!out) {
+      std::cerr << "ferry-bench-report: cannot write " << markdown_path << "\n";
       return 1;
     }
   }

@@ -115,9 +115,10 @@ measure_http() {  # measure_http PATH NS IP LAYOUT
 }
 
 # Sums of the counters that prove an agent carried traffic: accepted connections, bytes client →
-# upstream, and tunnel legs that reached the data phase (kTLS or user space).
-counters() {  # counters NODE_INDEX -> "accepted bytesOut legs"
-  agent_status "$1" | jq -r '.proxy | "\(.accepted) \(.bytesOut) \(.legsKtls + .legsUserspace)"'
+# upstream, tunnel legs that reached the data phase (kTLS or user space), and of those the ones
+# whose TLS handshake resumed a session.
+counters() {  # counters NODE_INDEX -> "accepted bytesOut legs resumedLegs"
+  agent_status "$1" | jq -r '.proxy | "\(.accepted) \(.bytesOut) \(.legsKtls + .legsUserspace) \(.legsResumed)"'
 }
 
 # A Ferry row whose agents' counters did not rise by what the client did was not meshed.
@@ -136,7 +137,7 @@ check_counters() {  # check_counters PATH BEFORE1 AFTER1 BEFORE2 AFTER2
     echo "bench: REJECTED $path: node-2's agent set up $((a2[2] - b2[2])) tunnel legs, expected $MEASURED_CONNECTIONS" >&2
     return 1
   fi
-  COUNTER_NOTE="[node-1 agent: +$accepted conns, +$bytes B; node-2: +$((a2[2] - b2[2])) tunnel legs]"
+  COUNTER_NOTE="[node-1 agent: +$accepted conns, +$bytes B; node-2: +$((a2[2] - b2[2])) tunnel legs, $((a2[3] - b2[3])) resumed]"
 }
 
 # Measures one workload on one path; for Ferry paths, keeps the samples only if the counters rose.
