@@ -139,13 +139,7 @@ int main(int argc, char** argv) {
   }
 #ifdef FERRY_BENCH_SOCKMAP
   if (sockmap) {
-    SockmapRelayCounters c = sockmap->counters();
-    std::printf("\nsockmap relay: %llu connections, %llu copied in user space (+%llu directions), %llu B copied, "
-                "%llu B left unrelayed, %llu FINs sent before the backlog drained, %llu socket errors\n",
-                static_cast<unsigned long long>(c.connections), static_cast<unsigned long long>(c.copied_connections),
-                static_cast<unsigned long long>(c.copied_directions), static_cast<unsigned long long>(c.copied_bytes),
-                static_cast<unsigned long long>(c.leftover_bytes), static_cast<unsigned long long>(c.drain_timeouts),
-                static_cast<unsigned long long>(c.socket_errors));
+    std::printf("\nsockmap relay: %s\n", Describe(sockmap->counters()).c_str());
   }
 #endif
   modes.clear();  // relays stop before the sink

@@ -39,17 +39,7 @@ void FillPattern(uint64_t offset, uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i) p[i] = PatternByte(offset + i);
 }
 
-bool SendAll(int fd, const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  while (size > 0) {
-    ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
+using ferry::testing::WriteAll;
 
 // Reads exactly `size` bytes unless EOF, an error or `timeout` comes first; returns bytes read.
 size_t RecvFor(int fd, void* data, size_t size, std::chrono::milliseconds timeout) {
@@ -107,7 +97,7 @@ class CheckSink {
   void Serve(UniqueFd fd) {
     uint8_t greeting[64];
     FillPattern(0, greeting, sizeof(greeting));
-    if (greet_ && !SendAll(fd.get(), greeting, sizeof(greeting))) return;
+    if (greet_ && !WriteAll(fd.get(), greeting, sizeof(greeting))) return;
     char mode = 0;
     uint64_t expected = 0;
     if (::recv(fd.get(), &mode, 1, MSG_WAITALL) != 1) return;
@@ -118,7 +108,7 @@ class CheckSink {
       ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      if (mode == 'E' && !SendAll(fd.get(), buf.data(), static_cast<size_t>(n))) return;
+      if (mode == 'E' && !WriteAll(fd.get(), buf.data(), static_cast<size_t>(n))) return;
       if (mode == 'S' && reply.bytes == 0) std::this_thread::sleep_for(std::chrono::seconds(6));
       for (ssize_t i = 0; mode != 'E' && reply.first_bad == ~0ull && i < n; ++i) {
         if (buf[i] != PatternByte(reply.bytes + i)) reply.first_bad = reply.bytes + i;
@@ -128,7 +118,7 @@ class CheckSink {
     if (mode == 'E') return;
     if (mode == 'V' && reply.bytes != expected) short_streams_.fetch_add(1);
     if (reply.first_bad != ~0ull) corrupt_streams_.fetch_add(1);
-    (void)SendAll(fd.get(), &reply, sizeof(reply));
+    (void)WriteAll(fd.get(), &reply, sizeof(reply));
   }
 
  public:
@@ -146,14 +136,7 @@ class CheckSink {
   std::thread acceptor_;
 };
 
-void PrintCounters(const SockmapRelayCounters& c) {
-  std::printf("  relay: %llu connections, %llu copied whole (insert refused), %llu directions copied (latched), "
-              "%llu B copied, %llu B left unrelayed, %llu drain timeouts, %llu socket errors\n",
-              static_cast<unsigned long long>(c.connections), static_cast<unsigned long long>(c.copied_connections),
-              static_cast<unsigned long long>(c.copied_directions), static_cast<unsigned long long>(c.copied_bytes),
-              static_cast<unsigned long long>(c.leftover_bytes), static_cast<unsigned long long>(c.drain_timeouts),
-              static_cast<unsigned long long>(c.socket_errors));
-}
+void PrintCounters(const SockmapRelayCounters& c) { std::printf("  relay: %s\n", Describe(c).c_str()); }
 
 UniqueFd Connect(const Ipv4Endpoint& to) {
   UniqueFd fd = ferry::testing::ConnectTo(to);
@@ -169,14 +152,14 @@ VerifyReply SendChecked(const Ipv4Endpoint& to, uint64_t bytes,
                         std::chrono::microseconds linger = std::chrono::microseconds(0)) {
   VerifyReply reply{~0ull, ~0ull};
   UniqueFd fd = Connect(to);
-  if (!fd || !SendAll(fd.get(), "V", 1) || !SendAll(fd.get(), &bytes, sizeof(bytes))) return reply;
+  if (!fd || !WriteAll(fd.get(), "V", 1) || !WriteAll(fd.get(), &bytes, sizeof(bytes))) return reply;
   std::vector<uint8_t> buf(1 << 18);
   uint64_t pause_at = linger.count() > 0 ? bytes / 2 : ~0ull;
   for (uint64_t sent = 0; sent < bytes;) {
     uint64_t end = sent < pause_at ? std::min(pause_at, bytes) : bytes;
     size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - sent));
     FillPattern(sent, buf.data(), n);
-    if (!SendAll(fd.get(), buf.data(), n)) return reply;
+    if (!WriteAll(fd.get(), buf.data(), n)) return reply;
     sent += n;
     if (sent == pause_at) std::this_thread::sleep_for(linger);
   }
@@ -199,14 +182,14 @@ bool CheckEarlyData(const Ipv4Endpoint& sink, bool kick) {
   UniqueFd fd = Connect((*relay)->address());
   uint8_t request[65] = {'E'}, reply[128];
   FillPattern(0, request + 1, 64);
-  SendAll(fd.get(), request, sizeof(request));
+  WriteAll(fd.get(), request, sizeof(request));
   auto start = std::chrono::steady_clock::now();
   size_t got = RecvFor(fd.get(), reply, 64, std::chrono::seconds(2));
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("early data, %s: %zu of 64 B echoed within 2 s (after %.1f ms; the insert waited 100 ms)\n",
               kick ? "SO_RCVLOWAT kick after insert" : "no kick", got, ms);
   if (got < 64) {  // the next data_ready should run the verdict over everything queued
-    SendAll(fd.get(), request + 1, 64);
+    WriteAll(fd.get(), request + 1, 64);
     size_t more = RecvFor(fd.get(), reply + got, 128 - got, std::chrono::seconds(2));
     std::printf("  after 64 more client bytes: %zu more B echoed (expected %zu)\n", more, 128 - got);
   }
@@ -231,10 +214,10 @@ bool CheckServerFirst(const Ipv4Endpoint& greeting_sink, std::chrono::millisecon
     uint8_t expected[64], got[64];
     FillPattern(0, expected, sizeof(expected));
     bool ok = RecvFor(fd.get(), got, sizeof(got), std::chrono::seconds(2)) == sizeof(got) &&
-              std::memcmp(got, expected, sizeof(got)) == 0 && SendAll(fd.get(), "E", 1);
+              std::memcmp(got, expected, sizeof(got)) == 0 && WriteAll(fd.get(), "E", 1);
     for (int k = 0; ok && k < 20; ++k) {
       FillPattern(static_cast<uint64_t>(k + 1) * 64, expected, sizeof(expected));
-      ok = SendAll(fd.get(), expected, sizeof(expected)) &&
+      ok = WriteAll(fd.get(), expected, sizeof(expected)) &&
            RecvFor(fd.get(), got, sizeof(got), std::chrono::seconds(2)) == sizeof(got) &&
            std::memcmp(got, expected, sizeof(got)) == 0;
     }
@@ -255,12 +238,12 @@ bool CheckOrdering(const Ipv4Endpoint& entry, uint64_t mib, int round_trips) {
               static_cast<unsigned long long>(mib), static_cast<unsigned long long>(r.bytes),
               r.first_bad == ~0ull ? "none" : std::to_string(r.first_bad).c_str());
   UniqueFd fd = Connect(entry);
-  SendAll(fd.get(), "E", 1);
+  WriteAll(fd.get(), "E", 1);
   int bad = 0;
   uint8_t request[64], reply[64];
   for (int i = 0; i < round_trips; ++i) {
     FillPattern(static_cast<uint64_t>(i) * 64, request, sizeof(request));
-    if (!SendAll(fd.get(), request, sizeof(request)) ||
+    if (!WriteAll(fd.get(), request, sizeof(request)) ||
         RecvFor(fd.get(), reply, sizeof(reply), std::chrono::seconds(5)) != sizeof(reply) ||
         std::memcmp(request, reply, sizeof(reply)) != 0) {
       ++bad;
@@ -344,7 +327,7 @@ long MemAvailableMib() {
 uint64_t BytesUntilStalled(const Ipv4Endpoint& entry, bool& intact) {
   long before = TcpMemPages(), available_before = MemAvailableMib();
   UniqueFd fd = Connect(entry);
-  SendAll(fd.get(), "S", 1);
+  WriteAll(fd.get(), "S", 1);
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   std::vector<uint8_t> buf(1 << 16);
   uint64_t sent = 0;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "ferry_relay_redirect.skel.h"
 #include "support/loopback_sockets.h"
@@ -42,17 +43,6 @@ uint64_t BytesHandedToTcp(int fd) {
   int unacked = 0;
   if (::ioctl(fd, SIOCOUTQ, &unacked) != 0) return 0;
   return info.tcpi_bytes_acked + static_cast<uint64_t>(unacked);
-}
-
-bool SendAll(int fd, const char* p, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -234,7 +224,7 @@ void SockmapRelay::OnReadable(Link& link, int side) {
     ssize_t n;
     while ((n = ::recv(link.socket[side].get(), buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
       // Blocking send: a slow peer stalls this loop; acceptable for a measurement prototype.
-      if (!SendAll(link.socket[1 - side].get(), buf, static_cast<size_t>(n))) {
+      if (!ferry::testing::WriteAll(link.socket[1 - side].get(), buf, static_cast<size_t>(n))) {
         socket_errors_.fetch_add(1);
         link.dead = true;
         return;
@@ -288,6 +278,18 @@ void SockmapRelay::Teardown(Link& link) {
     }
     link.socket[d].Reset();
   }
+}
+
+std::string Describe(const SockmapRelayCounters& c) {
+  char text[320];
+  std::snprintf(text, sizeof(text),
+                "%llu connections, %llu copied whole (insert refused), %llu directions copied (latched), "
+                "%llu B copied, %llu B left unrelayed, %llu drain timeouts, %llu socket errors",
+                static_cast<unsigned long long>(c.connections), static_cast<unsigned long long>(c.copied_connections),
+                static_cast<unsigned long long>(c.copied_directions), static_cast<unsigned long long>(c.copied_bytes),
+                static_cast<unsigned long long>(c.leftover_bytes), static_cast<unsigned long long>(c.drain_timeouts),
+                static_cast<unsigned long long>(c.socket_errors));
+  return text;
 }
 
 }  // namespace ferry::bench

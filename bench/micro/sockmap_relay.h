@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,8 @@ struct SockmapRelayCounters {
   uint64_t drain_timeouts = 0;      // FINs sent although redirected bytes had not drained
   uint64_t socket_errors = 0;       // links torn down because of a socket error or map failure
 };
+// One line: what the relay did, for the benchmarks' reports.
+std::string Describe(const SockmapRelayCounters& c);
 
 class SockmapRelay {
  public:

@@ -13,16 +13,19 @@ namespace ferry::proxy::testing {
 
 UniqueFd NewUpstreamSocket() { return UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); }
 
-bool WriteAll(int fd, const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  while (size > 0) {
-    ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
+StreamEnd EchoAll(const Ipv4Endpoint& address, const std::string& payload) {
+  UniqueFd client = Connect(address);
+  if (!client) return StreamEnd{"", errno};
+  SetReceiveTimeout(client.get(), std::chrono::seconds(60));
+  bool sent = false;
+  std::thread writer([&] {
+    sent = WriteAll(client.get(), payload.data(), payload.size());
+    ::shutdown(client.get(), SHUT_WR);
+  });
+  StreamEnd reply = ReadToEnd(client.get());
+  writer.join();
+  if (!sent && reply.error == 0) reply.error = EPIPE;  // the echo path stopped taking bytes
+  return reply;
 }
 
 bool ReadExactly(int fd, void* data, size_t size) {

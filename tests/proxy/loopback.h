@@ -23,7 +23,7 @@ inline constexpr auto& BoundSocket = ferry::testing::BoundLoopbackSocket;
 using ferry::testing::LocalAddress;
 inline constexpr auto& Connect = ferry::testing::ConnectTo;
 UniqueFd NewUpstreamSocket();
-bool WriteAll(int fd, const void* data, size_t size);
+using ferry::testing::WriteAll;
 // Reads exactly `size` bytes; false on EOF or error first.
 bool ReadExactly(int fd, void* data, size_t size);
 
@@ -37,6 +37,9 @@ StreamEnd ReadToEnd(int fd);
 void SetReceiveTimeout(int fd, std::chrono::milliseconds timeout);
 // Round trip of `message` through an echo path.
 bool EchoRoundTrip(int fd, const std::string& message);
+// Connects to an echo path at `address`, sends `payload` (from a second thread), half-closes,
+// and returns everything that came back until EOF.
+StreamEnd EchoAll(const Ipv4Endpoint& address, const std::string& payload);
 
 // Polls `predicate` until true or `timeout` passes; the timeout is generous, never a measurement.
 bool WaitFor(const std::function<bool()>& predicate,

@@ -170,15 +170,7 @@ TEST(ProxyRealTunnel, UserSpaceTlsCarriesFourMebibytesIntactBothWays) {
   ASSERT_TRUE(a.proxy && b.proxy);
 
   const std::string payload = PseudoRandomBytes(4 << 20, 11);
-  UniqueFd client = Connect(a.address);
-  ASSERT_TRUE(client.valid());
-  SetReceiveTimeout(client.get(), std::chrono::seconds(60));
-  std::thread writer([&] {
-    EXPECT_TRUE(WriteAll(client.get(), payload.data(), payload.size()));
-    ::shutdown(client.get(), SHUT_WR);
-  });
-  StreamEnd reply = ReadToEnd(client.get());
-  writer.join();
+  StreamEnd reply = EchoAll(a.address, payload);
   EXPECT_EQ(reply.error, 0);
   EXPECT_EQ(reply.data.size(), payload.size());
   EXPECT_TRUE(reply.data == payload) << "bytes differ after the tunnel";

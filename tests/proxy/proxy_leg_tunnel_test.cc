@@ -18,20 +18,6 @@ FakeLegOptions Mode(bool kernel, bool resumed = false) {
   return options;
 }
 
-// Sends `payload`, half-closes, and returns everything the echo path sent back.
-StreamEnd EchoAll(const Ipv4Endpoint& address, const std::string& payload) {
-  UniqueFd client = Connect(address);
-  EXPECT_TRUE(client.valid());
-  SetReceiveTimeout(client.get(), std::chrono::seconds(60));
-  std::thread writer([&] {
-    EXPECT_TRUE(WriteAll(client.get(), payload.data(), payload.size()));
-    ::shutdown(client.get(), SHUT_WR);
-  });
-  StreamEnd reply = ReadToEnd(client.get());
-  writer.join();
-  return reply;
-}
-
 void ExpectFourMebibytesIntact(bool kernel, bool resumed = false) {
   LoopbackServer echo(LoopbackServer::Echo);
   TunnelUnderTest tunnel(echo.address(), Mode(kernel, resumed));

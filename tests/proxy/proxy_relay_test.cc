@@ -25,16 +25,8 @@ std::string RandomBytes(size_t size, uint32_t seed) {
 TEST(ProxyRelay, EchoesEightMebibytesIntactBothWays) {
   LoopbackServer echo(LoopbackServer::Echo);
   RelayUnderTest relay(echo.address());
-  UniqueFd client = Connect(relay.address);
-  ASSERT_TRUE(client.valid());
-  SetReceiveTimeout(client.get(), std::chrono::seconds(30));
   const std::string payload = RandomBytes(8 << 20, 1);
-  std::thread writer([&] {
-    EXPECT_TRUE(WriteAll(client.get(), payload.data(), payload.size()));
-    ::shutdown(client.get(), SHUT_WR);
-  });
-  StreamEnd reply = ReadToEnd(client.get());
-  writer.join();
+  StreamEnd reply = EchoAll(relay.address, payload);
   EXPECT_EQ(reply.error, 0);
   EXPECT_EQ(reply.data.size(), payload.size());
   EXPECT_TRUE(reply.data == payload) << "echoed bytes differ from the bytes sent";

@@ -22,5 +22,7 @@ struct ConnectedPair {
 };
 // A connected loopback TCP pair, both ends blocking; the listener is gone when this returns.
 Result<ConnectedPair> ConnectLoopbackPair();
+// Sends all `size` bytes on a blocking socket; false when the peer is gone or on error.
+bool WriteAll(int fd, const void* data, size_t size);
 
 }  // namespace ferry::testing
