@@ -8,7 +8,7 @@
 // answers the byte and closes first, so TIME_WAIT lands on the server's side of the 4-tuple and
 // the client's ephemeral ports are not exhausted by a multi-second run. The client prints one
 // JSON line: {"connections":N,"errors":E,"seconds":S,"per_second":R}. Standalone (no Ferry
-// library) so that it builds with a plain compiler call and runs inside any pod.
+// library; CLI11 is header-only) so that it builds with a plain compiler call and runs inside any pod.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "bench_net.h"
 
 namespace {
@@ -33,26 +35,11 @@ using ferry::bench::Fd;
 using ferry::bench::ParseEndpoint;
 
 struct Options {
-  std::string mode;
   std::string to;
   int port = 7000;
   int threads = 2;
   double seconds = 3.0;
 };
-
-bool ParseOptions(int argc, char** argv, Options& o) {
-  if (argc < 2) return false;
-  o.mode = argv[1];
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string key = argv[i], value = argv[i + 1];
-    if (key == "--to") o.to = value;
-    else if (key == "--port") o.port = std::atoi(value.c_str());
-    else if (key == "--threads") o.threads = std::max(1, std::atoi(value.c_str()));
-    else if (key == "--seconds") o.seconds = std::atof(value.c_str());
-    else return false;
-  }
-  return o.mode == "server" || (o.mode == "client" && !o.to.empty());
-}
 
 bool ExchangeOneByte(int fd, bool send_first) {
   char byte = 'x';
@@ -128,12 +115,15 @@ int RunClient(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  if (!ParseOptions(argc, argv, o)) {
-    std::fprintf(stderr,
-                 "usage: %s server --port P [--threads N]\n"
-                 "       %s client --to IP:PORT [--seconds S] [--threads N]\n",
-                 argv[0], argv[0]);
-    return 2;
-  }
-  return o.mode == "server" ? RunServer(o) : RunClient(o);
+  CLI::App app{"New TCP connections per second with a 1-byte exchange (issue #7's connrate)"};
+  app.require_subcommand(1);
+  CLI::App* server = app.add_subcommand("server", "answer each connection's byte, then close");
+  server->add_option("--port", o.port, "port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
+  server->add_option("--threads", o.threads, "accepting threads")->capture_default_str()->check(CLI::Range(1, 64));
+  CLI::App* client = app.add_subcommand("client", "connect, send a byte, read a byte, close; in a loop");
+  client->add_option("--to", o.to, "server as IP:PORT")->required();
+  client->add_option("--seconds", o.seconds, "how long to run")->capture_default_str()->check(CLI::PositiveNumber);
+  client->add_option("--threads", o.threads, "connecting threads")->capture_default_str()->check(CLI::Range(1, 64));
+  CLI11_PARSE(app, argc, argv);
+  return server->parsed() ? RunServer(o) : RunClient(o);
 }

@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "bench_net.h"
 #include "bench_stats.h"
 #include "http_frame.h"
@@ -39,31 +41,12 @@ namespace ferry::bench {
 namespace {
 
 struct Options {
-  std::string mode, to, path = "/bench";
+  std::string to, path = "/bench";
   int port = 8080;
   size_t body_bytes = 1024;
   double rate = 1000, seconds = 5, hold_seconds = 600;
   int connections = 8, in_flight = 64;
 };
-
-bool ParseOptions(int argc, char** argv, Options& o) {
-  if (argc < 2) return false;
-  o.mode = argv[1];
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string key = argv[i], value = argv[i + 1];
-    if (key == "--to") o.to = value;
-    else if (key == "--path") o.path = value;
-    else if (key == "--port") o.port = std::atoi(value.c_str());
-    else if (key == "--body-bytes") o.body_bytes = static_cast<size_t>(std::atol(value.c_str()));
-    else if (key == "--rate") o.rate = std::atof(value.c_str());
-    else if (key == "--seconds") o.seconds = std::atof(value.c_str());
-    else if (key == "--hold-seconds") o.hold_seconds = std::atof(value.c_str());
-    else if (key == "--connections") o.connections = std::max(1, std::atoi(value.c_str()));
-    else if (key == "--in-flight") o.in_flight = std::max(1, std::atoi(value.c_str()));
-    else return false;
-  }
-  return o.mode == "serve" || ((o.mode == "load" || o.mode == "hold") && !o.to.empty());
-}
 
 void SetNoDelay(int fd) {
   int one = 1;
@@ -458,23 +441,40 @@ void WaitForStop(double seconds) {
 
 int Main(int argc, char** argv) {
   Options o;
-  if (!ParseOptions(argc, argv, o)) {
-    std::fprintf(stderr,
-                 "usage: %s serve --port P [--body-bytes N]\n"
-                 "       %s load --to IP:PORT [--rate R (0: closed loop)] [--seconds S] [--connections C] [--path P]\n"
-                 "       %s hold --to IP:PORT --connections N [--in-flight K] [--hold-seconds S]\n",
-                 argv[0], argv[0], argv[0]);
-    return 2;
-  }
+  CLI::App app{"HTTP/1.1 load for issue #7: a 1 KB server, an open or closed loop, idle connections"};
+  app.require_subcommand(1);
+  CLI::App* serve_cmd = app.add_subcommand("serve", "answer every request with a fixed body");
+  serve_cmd->add_option("--port", o.port, "port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
+  serve_cmd->add_option("--body-bytes", o.body_bytes, "response body size")->capture_default_str();
+  CLI::App* load_cmd = app.add_subcommand("load", "send requests; report latency and rate as JSON");
+  load_cmd->add_option("--to", o.to, "server as IP:PORT")->required();
+  load_cmd->add_option("--rate", o.rate, "requests per second (0: closed loop)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  load_cmd->add_option("--seconds", o.seconds, "how long to send")->capture_default_str()->check(CLI::PositiveNumber);
+  load_cmd->add_option("--connections", o.connections, "keep-alive connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  load_cmd->add_option("--path", o.path, "request path")->capture_default_str();
+  CLI::App* hold_cmd = app.add_subcommand("hold", "open connections, one exchange each, keep them idle");
+  hold_cmd->add_option("--to", o.to, "server as IP:PORT")->required();
+  hold_cmd->add_option("--connections", o.connections, "connections to hold")->required()->check(CLI::Range(1, 1000000));
+  hold_cmd->add_option("--in-flight", o.in_flight, "connections being set up at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  hold_cmd->add_option("--hold-seconds", o.hold_seconds, "how long to hold them")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   RaiseSoftFileLimit();
   ::prctl(PR_SET_TIMERSLACK, 1UL);  // the open loop's wake-ups are due to the microsecond
-  if (o.mode == "serve") return Server(o.body_bytes).Run(o.port);
+  if (serve_cmd->parsed()) return Server(o.body_bytes).Run(o.port);
   sockaddr_in target{};
   if (!ParseEndpoint(o.to, target)) {
     std::fprintf(stderr, "ferry-bench-http: bad --to %s\n", o.to.c_str());
     return 2;
   }
-  if (o.mode == "hold") {
+  if (hold_cmd->parsed()) {
     IdleConnections idle(o, target);
     idle.Open(o.connections);
     idle.PrintReport();
