@@ -222,7 +222,9 @@ echo "wrote $OUT"
 if [[ "$OUT" == bench/results/latest.json && $status -eq 0 ]]; then
   replace_readme_results README.md "$WORK/results.md" && echo "updated README.md's results"
 fi
-if write_latency_chart "$LATENCY" "$PNG" "64 B TCP round trip, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r) (medians of $REPEATS runs)"; then
+if [[ " $WANTED_WORKLOADS " != *" rtt "* ]]; then
+  echo "no chart: the round trips (rtt) were not measured"
+elif write_latency_chart "$LATENCY" "$PNG" "64 B TCP round trip, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r) (medians of $REPEATS runs)"; then
   echo "wrote $PNG"
 else
   status=1
