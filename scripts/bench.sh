@@ -191,9 +191,6 @@ if ((IDLE_CONNECTIONS)); then
     [[ " $WANTED_PATHS " == *" $1 "* ]] || continue
     measure_idle_connections "$1" "$2" "$3" "$idle_n" || FAILURES+=("rss_per_conn on $1")
   done
-fi
-
-if ((IDLE_CONNECTIONS)); then
   sleep 35  # the idle connections are closed: one of the agents' 30 s heap trims (agent/main.cc)
 fi
 for node in 1 2; do
@@ -218,7 +215,7 @@ echo "== results ($REPEATS repetitions of ${MEASURE_SECONDS} s, medians; $((SECO
   --date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --machine "$machine" --kernel "$(uname -r)" "${note_args[@]}"
 status=$?
 echo "wrote $OUT"
-# The README shows the results of the last full run written to the default place.
+# The README shows the results of the last run written to the default place.
 if [[ "$OUT" == bench/results/latest.json && $status -eq 0 ]]; then
   replace_readme_results README.md "$WORK/results.md" && echo "updated README.md's results"
 fi

@@ -60,6 +60,20 @@ Reporters ReportersOf(const proxy::ConnectionInfo& info) {
   return {};
 }
 
+// Calls report(labels) once per end this agent reports, with labels.reporter set to that end;
+// the rest of the labels are the connection's and the same for both.
+template <typename Report>
+void ForEachReportingEnd(Reporters reporters, metrics::TrafficLabels& labels, Report report) {
+  if (reporters.source) {
+    labels.reporter = metrics::Reporter::kSource;
+    report(labels);
+  }
+  if (reporters.destination) {
+    labels.reporter = metrics::Reporter::kDestination;
+    report(labels);
+  }
+}
+
 }  // namespace
 
 const char* DenyReasonName(DenyReason reason) {
@@ -319,14 +333,10 @@ void Dispatcher::OnClosed(const proxy::ConnectionInfo& info, const proxy::Connec
   if (info.kind == kKindHttp && FromTunnel(info) && stats.tls_mode == "none") return;
   Reporters reporters = ReportersOf(info);
   auto security = metrics::SecurityFromTlsMode(stats.tls_mode);
-  // Both ends' labels are named once; the reporting ends differ only in `reporter`.
   auto labels = LabelsFor(info, metrics::Reporter::kSource);
-  for (auto [reports, reporter] : {std::pair{reporters.source, metrics::Reporter::kSource},
-                                   std::pair{reporters.destination, metrics::Reporter::kDestination}}) {
-    if (!reports) continue;
-    labels.reporter = reporter;
-    metrics_->ConnectionClosed(labels, security, stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
-  }
+  ForEachReportingEnd(reporters, labels, [&](const metrics::TrafficLabels& l) {
+    metrics_->ConnectionClosed(l, security, stats.bytes_client_to_upstream, stats.bytes_upstream_to_client);
+  });
   if (access_log_ == nullptr) return;
   LogClosed(info, stats,
             reporters.source && reporters.destination ? metrics::LoggedEnds::kBoth
@@ -366,9 +376,7 @@ proxy::Decision Dispatcher::RecordOpened(proxy::Decision decision, bool client_l
   auto security = client_leg || upstream_leg ? metrics::ConnectionSecurity::kMtls : metrics::ConnectionSecurity::kNone;
   Reporters reporters = ReportersOf(*info);
   auto labels = LabelsFor(*info, metrics::Reporter::kSource);
-  if (reporters.source) metrics_->ConnectionOpened(labels, security);
-  labels.reporter = metrics::Reporter::kDestination;
-  if (reporters.destination) metrics_->ConnectionOpened(labels, security);
+  ForEachReportingEnd(reporters, labels, [&](const metrics::TrafficLabels& l) { metrics_->ConnectionOpened(l, security); });
   return decision;
 }
 

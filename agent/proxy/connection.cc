@@ -37,39 +37,6 @@ void CountClose(WorkerCounters& counters, CloseReason reason) {
   }
 }
 
-// Spill buffers of this thread's connections (a worker drives all of its connections from its
-// thread), kept for the next spill: a connection relaying through a user-space leg would
-// otherwise allocate and free a record-sized buffer per record. Small and bounded, as it is
-// memory no connection is using.
-class SpillBufferPool {
- public:
-  std::vector<uint8_t> Take() {
-    if (free_.empty()) return {};
-    std::vector<uint8_t> buffer = std::move(free_.back());
-    free_.pop_back();
-    return buffer;
-  }
-  void Give(std::vector<uint8_t>&& buffer) {
-    if (buffer.capacity() == 0) return;
-    if (free_.size() >= kMaxBuffers || buffer.capacity() > kMaxCapacity) {
-      std::vector<uint8_t>().swap(buffer);
-      return;
-    }
-    buffer.clear();
-    free_.push_back(std::move(buffer));
-  }
-
- private:
-  static constexpr size_t kMaxBuffers = 8;
-  static constexpr size_t kMaxCapacity = 128 * 1024;  // a full user-space spill and a record
-  std::vector<std::vector<uint8_t>> free_;
-};
-
-SpillBufferPool& SpillPool() {
-  thread_local SpillBufferPool pool;
-  return pool;
-}
-
 __kernel_timespec ToTimespec(std::chrono::milliseconds ms) {
   __kernel_timespec ts{};
   ts.tv_sec = ms.count() / 1000;
@@ -125,19 +92,14 @@ std::span<const uint8_t> Connection::Spill::Next() {
   return {sending.data() + offset, sending.size() - offset};
 }
 
-std::vector<uint8_t>& Connection::Spill::Queue() {
-  if (queued.capacity() == 0) queued = SpillPool().Take();
+std::vector<uint8_t>& Connection::Spill::Queue(SpillBufferPool& pool) {
+  if (queued.capacity() == 0) queued = pool.Take();
   return queued;
 }
 
-void Connection::Spill::ReleaseIfDrained() {
-  if (!empty()) return;
-  Discard();
-}
-
-void Connection::Spill::Discard() {
-  SpillPool().Give(std::move(sending));
-  SpillPool().Give(std::move(queued));
+void Connection::Spill::Release(SpillBufferPool& pool) {
+  pool.Give(std::move(sending));
+  pool.Give(std::move(queued));
   sending = {};
   queued = {};
   offset = 0;
@@ -301,7 +263,7 @@ void Connection::SendNext(RelayContext& ctx, int d) {
   } else if (!dir.spill.empty()) {
     SendSpill(ctx, d);
   } else {
-    dir.spill.ReleaseIfDrained();  // e.g. a transform that produced nothing yet
+    dir.spill.Release(ctx.spill_pool);  // drained (e.g. a transform that produced nothing yet)
   }
 }
 
@@ -356,7 +318,7 @@ void Connection::OnSend(RelayContext& ctx, int d, int res, Clock::time_point now
   } else if (!dir.spill.empty()) {
     SendSpill(ctx, d);
   } else {
-    dir.spill.ReleaseIfDrained();
+    dir.spill.Release(ctx.spill_pool);  // drained
   }
   if (phase_ != Phase::kRelay) {
     if (d == IntoLeg() && dir.spill.empty()) OnLegOutputFlushed(ctx, now);
@@ -447,7 +409,7 @@ ConnectionStats Connection::Release(RelayContext& ctx, Clock::time_point now) {
       dir.head = (dir.head + 1) % kMaxChunksPerDirection;
     }
     ctx.counters.buffered_bytes.Sub(dir.spill.size());
-    dir.spill.Discard();
+    dir.spill.Release(ctx.spill_pool);
   }
   ConnectionStats stats;
   if (leg_ != nullptr) stats.tls_mode = std::string(leg_->mode());

@@ -72,8 +72,8 @@ class Connection final : public Relay {
   // Heap bytes waiting for a destination (leg output, plaintext, early data). `sending` is what
   // a send in flight points into, so it never grows while one is pending; new bytes go to
   // `queued`, which takes over once `sending` is done. Both buffers come from, and once the
-  // spill drains go back to, the worker thread's small pool (connection.cc): a busy connection
-  // reuses them record after record, an idle one holds no spill memory at all.
+  // spill drains go back to, the worker's small pool (RelayContext::spill_pool): a busy
+  // connection reuses them record after record, an idle one holds no spill memory at all.
   struct Spill {
     std::vector<uint8_t> sending;
     size_t offset = 0;  // bytes of `sending` already sent
@@ -82,12 +82,10 @@ class Connection final : public Relay {
     bool empty() const { return offset == sending.size() && queued.empty(); }
     std::span<const uint8_t> Next();
     // `queued`, given a pooled buffer's capacity when it has none: append new bytes here.
-    std::vector<uint8_t>& Queue();
-    // When nothing is left to send: both buffers back to the pool (no send can point into an
-    // empty spill).
-    void ReleaseIfDrained();
-    // Drops whatever is left (the connection is being released) and returns the buffers.
-    void Discard();
+    std::vector<uint8_t>& Queue(SpillBufferPool& pool);
+    // Both buffers back to the pool, dropping whatever is left: once drained (no send points
+    // into an empty spill), or when the connection is released.
+    void Release(SpillBufferPool& pool);
   };
   // What a user-space leg does to a direction's received bytes.
   enum class Transform : uint8_t { kNone, kUnprotect, kProtect };

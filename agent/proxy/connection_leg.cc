@@ -59,7 +59,7 @@ bool Connection::LegAllowsReceive(int d) const {
 }
 
 void Connection::AppendSpill(RelayContext& ctx, int d, std::span<const uint8_t> bytes) {
-  std::vector<uint8_t>& queued = dir_[d].spill.Queue();
+  std::vector<uint8_t>& queued = dir_[d].spill.Queue(ctx.spill_pool);
   queued.insert(queued.end(), bytes.begin(), bytes.end());
   ctx.counters.buffered_bytes.Add(bytes.size());
 }
@@ -271,7 +271,7 @@ void Connection::OnTransformRecv(RelayContext& ctx, int d, std::span<const uint8
   bool peer_closed = false;
   std::string error;
   if (dir.transform == Transform::kProtect) {
-    Result<void> protected_ = leg_->Protect(data, &dir.spill.Queue());
+    Result<void> protected_ = leg_->Protect(data, &dir.spill.Queue(ctx.spill_pool));
     if (!protected_.ok()) error = protected_.error().Message();
     ok = protected_.ok();
   } else {
@@ -279,7 +279,7 @@ void Connection::OnTransformRecv(RelayContext& ctx, int d, std::span<const uint8
     std::vector<uint8_t> dropped;
     bool can_answer = !leg_finished_ && !back.write_shut;
     // Answers are rare: `back` keeps no pooled buffer for them (it would idle in the spill).
-    auto unprotected = leg_->Unprotect(data, &dir.spill.Queue(), can_answer ? &back.spill.queued : &dropped);
+    auto unprotected = leg_->Unprotect(data, &dir.spill.Queue(ctx.spill_pool), can_answer ? &back.spill.queued : &dropped);
     if (!unprotected.ok()) error = unprotected.error().Message();
     ok = unprotected.ok();
     peer_closed = ok && unprotected->peer_closed;

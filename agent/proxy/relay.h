@@ -13,6 +13,7 @@
 #include "agent/proxy/io_ring.h"
 #include "agent/proxy/proxy_types.h"
 #include "agent/proxy/shared_state.h"
+#include "agent/proxy/spill_pool.h"
 #include "agent/proxy/user_data.h"
 #include "agent/proxy/worker_counters.h"
 #include "common/result.h"
@@ -43,6 +44,7 @@ struct RelayContext {
   ConnectionHandler& handler;
   // Per-worker buffer for SecureLeg::ReadKernelRecord; sized on first use.
   std::vector<uint8_t>& record_scratch;
+  SpillBufferPool& spill_pool;
   Spawner& spawner;
 };
 

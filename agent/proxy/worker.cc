@@ -72,8 +72,8 @@ void Worker::StopAndJoin() {
 }
 
 RelayContext Worker::Context() {
-  return RelayContext{*ring_,   *buffers_, options_,        counters_, buffer_waiters_,
-                      *shared_, *handler_, record_scratch_, *this};
+  return RelayContext{*ring_,   *buffers_, options_,        counters_,   buffer_waiters_,
+                      *shared_, *handler_, record_scratch_, spill_pool_, *this};
 }
 
 bool Worker::Done() const {

@@ -93,6 +93,7 @@ class Worker final : public Spawner {
   std::vector<std::pair<uint64_t, std::unique_ptr<Relay>>> spawned_;  // joins connections_ next
   std::deque<std::pair<uint64_t, int>> buffer_waiters_;
   std::vector<uint8_t> record_scratch_;  // for kTLS control records; sized on first use
+  SpillBufferPool spill_pool_;
   uint64_t next_connection_id_ = 1;
   uint64_t wake_value_ = 0;        // eventfd read target; must outlive the read request
   __kernel_timespec tick_{};       // timer period; must outlive the timeout submission

@@ -24,6 +24,11 @@ struct ByteQueue {
   std::vector<uint8_t> bytes;
   size_t head = 0;  // bytes before it were read
   size_t pending() const { return bytes.size() - head; }
+  // Marks `n` more bytes read; an emptied queue lets its storage go.
+  void Consume(size_t n) {
+    head += n;
+    if (head == bytes.size()) *this = ByteQueue{};
+  }
 };
 
 ByteQueue* QueueOf(BIO* bio) { return static_cast<ByteQueue*>(BIO_get_data(bio)); }
@@ -49,11 +54,7 @@ int QueueRead(BIO* bio, char* out, int size) {
   }
   size_t n = std::min(queue->pending(), static_cast<size_t>(size));
   std::memcpy(out, queue->bytes.data() + queue->head, n);
-  queue->head += n;
-  if (queue->head == queue->bytes.size()) {
-    std::vector<uint8_t>().swap(queue->bytes);
-    queue->head = 0;
-  }
+  queue->Consume(n);
   return static_cast<int>(n);
 }
 
@@ -187,24 +188,16 @@ Result<void> TlsSession::FeedCiphertext(std::span<const uint8_t> bytes) {
 
 size_t TlsSession::PendingCiphertext() const { return BIO_ctrl_pending(network_out_); }
 
-size_t TlsSession::DrainCiphertext(std::span<uint8_t> out) {
-  size_t pending = PendingCiphertext();
-  if (pending == 0 || out.empty()) return 0;
-  int chunk = static_cast<int>(std::min({pending, out.size(), static_cast<size_t>(INT_MAX)}));
-  int n = BIO_read(network_out_, out.data(), chunk);
-  return n > 0 ? static_cast<size_t>(n) : 0;
-}
-
 void TlsSession::AppendCiphertext(std::vector<uint8_t>* out) {
   ByteQueue* queue = QueueOf(network_out_);
   if (queue->pending() == 0) return;
   out->insert(out->end(), queue->bytes.begin() + static_cast<std::ptrdiff_t>(queue->head), queue->bytes.end());
-  *queue = ByteQueue{};  // drained: its storage goes, as after a read that empties it
+  queue->Consume(queue->pending());
 }
 
 std::vector<uint8_t> TlsSession::TakeCiphertext() {
-  std::vector<uint8_t> bytes(PendingCiphertext());
-  bytes.resize(DrainCiphertext(bytes));
+  std::vector<uint8_t> bytes;
+  AppendCiphertext(&bytes);
   return bytes;
 }
 

@@ -51,8 +51,7 @@ class TlsSession final : private TlsSessionEvents {
   // ---- ciphertext in/out ----
   Result<void> FeedCiphertext(std::span<const uint8_t> bytes);
   size_t PendingCiphertext() const;
-  // Moves up to out.size() bytes of pending ciphertext into <out>; returns how many.
-  size_t DrainCiphertext(std::span<uint8_t> out);
+  // All pending ciphertext, as a new vector.
   std::vector<uint8_t> TakeCiphertext();
   // Moves all pending ciphertext to the end of *out (one copy, nothing zero-filled first).
   void AppendCiphertext(std::vector<uint8_t>* out);

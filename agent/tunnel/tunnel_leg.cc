@@ -53,7 +53,6 @@ class ClientTunnelLeg final : public internal::TunnelLegBase {
   LegProgress Refuse(LegRefusal, std::string_view, std::vector<uint8_t>*) override {
     return Fail("a client leg takes no decision", nullptr);
   }
-  bool resumed() const override { return resumed_; }
 
  private:
   LegProgress Advance(std::vector<uint8_t>* out) {
@@ -71,7 +70,6 @@ class ClientTunnelLeg final : public internal::TunnelLegBase {
         return Abandon("destination identity " + *identity + " is not the expected " + expected_peer_id_);
       }
       handshake_done_ = true;
-      resumed_ = session().resumed();
       if (auto sent = session().Write(AsBytes(BuildConnectRequest(target_))); !sent) {
         return Fail(sent.error().Message(), out);
       }
@@ -102,7 +100,6 @@ class ClientTunnelLeg final : public internal::TunnelLegBase {
   std::string expected_peer_id_;
   Ipv4Endpoint target_;
   bool handshake_done_ = false;
-  bool resumed_ = false;
   ConnectResponseParser parser_;
   LegRequest no_request_;
 };
@@ -133,14 +130,12 @@ class ServerTunnelLeg final : public internal::TunnelLegBase {
       auto identity = internal::PeerSpiffeId(session().peer_certificate());
       if (!identity) return Abandon("source identity: " + identity.error().context);
       request_.peer_identity = std::move(*identity);
-      resumed_ = session().resumed();
       phase_ = Phase::kRequest;
     }
     return ReadRequest(out);
   }
 
   const LegRequest& request() const override { return request_; }
-  bool resumed() const override { return resumed_; }
 
   LegProgress Accept(std::vector<uint8_t>* out) override {
     if (!in_setup() || phase_ != Phase::kDecision) return Fail("Accept without a pending request", nullptr);
@@ -198,7 +193,6 @@ class ServerTunnelLeg final : public internal::TunnelLegBase {
 
   uint32_t listener_pod_ip_;
   Phase phase_ = Phase::kHandshake;
-  bool resumed_ = false;
   ConnectRequestParser parser_;
   LegRequest request_;
 };

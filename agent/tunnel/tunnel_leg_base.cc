@@ -204,4 +204,6 @@ std::string_view TunnelLegBase::mode() const {
   return "setup";
 }
 
+bool TunnelLegBase::resumed() const { return session_ != nullptr && session_->resumed(); }
+
 }  // namespace ferry::tunnel::internal

@@ -25,6 +25,8 @@ class TunnelLegBase : public proxy::SecureLeg {
   Result<proxy::KernelRecordResult> ReadKernelRecord(int fd, std::span<uint8_t> buffer) override;
   Result<void> Finish(int fd, std::vector<uint8_t>* out) override;
   std::string_view mode() const override;
+  // Read from the session: OpenSSL knows once the handshake is done whether it resumed.
+  bool resumed() const override;
 
  protected:
   TunnelLegBase(std::shared_ptr<TlsContext> context, std::string peer_key, bool allow_ktls);
